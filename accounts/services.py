@@ -1,0 +1,66 @@
+"""Account writes: registration, profile update, logout."""
+
+from __future__ import annotations
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User, normalize_email
+from accounts.signals import user_registered
+from engagement.errors import DomainError, EmailTaken
+
+
+class WeakPassword(DomainError):
+    code = "validation_error"
+    message = "The request is invalid; see fields."
+
+
+class InvalidRefreshToken(DomainError):
+    status_code = 401
+    code = "token_not_valid"
+    message = "The refresh token is invalid, expired or revoked."
+
+
+def register_user(*, email: str, password: str, display_name: str = "") -> User:
+    """Create the user and (through user_registered) its progression state in one transaction."""
+    email = normalize_email(email)
+    candidate = User(email=email, display_name=display_name)
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise WeakPassword(fields={"password": list(exc.messages)}) from exc
+    if User.objects.filter(email=email).exists():
+        raise EmailTaken()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password, display_name=display_name)
+            user_registered.send(sender=User, user=user)
+    except IntegrityError as exc:
+        # Two registrations raced past the exists() check; the unique index decided.
+        raise EmailTaken() from exc
+    return user
+
+
+def issue_tokens(user: User) -> dict[str, str]:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def update_profile(*, user: User, display_name: str) -> User:
+    user.display_name = display_name
+    user.save(update_fields=["display_name"])
+    return user
+
+
+def logout(*, user: User, refresh: str) -> None:
+    """Blacklist a refresh token that belongs to this user."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError as exc:
+        raise InvalidRefreshToken() from exc
+    if str(token.get("user_id")) != str(user.pk):
+        raise InvalidRefreshToken()
+    token.blacklist()

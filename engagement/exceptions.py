@@ -1,0 +1,123 @@
+"""One error shape for every 4xx/5xx: {"error": {"code", "message", "fields?"}} (SPEC section 8)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import DatabaseError, IntegrityError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+
+from engagement.errors import DomainError
+
+logger = logging.getLogger("engagement.errors")
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    error: dict = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def _flatten_fields(detail) -> dict:
+    """Turn DRF's nested ValidationError detail into {field: [messages]}."""
+    if isinstance(detail, dict):
+        out = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub_key, sub_value in _flatten_fields(value).items():
+                    out[f"{key}.{sub_key}"] = sub_value
+            elif isinstance(value, list):
+                out[key] = [str(v) for v in _leaves(value)]
+            else:
+                out[key] = [str(value)]
+        return out
+    return {"non_field_errors": [str(v) for v in _leaves(detail)]}
+
+
+def _leaves(value):
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _drf_code(exc: drf_exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, dict) and isinstance(codes.get("code"), str):
+        return codes["code"]  # simplejwt puts its code under "code"
+    return exc.default_code
+
+
+def _drf_message(exc: drf_exceptions.APIException) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict) and "detail" in detail:
+        return str(detail["detail"])
+    if isinstance(detail, (list, dict)):
+        return str(next(iter(_leaves(detail)), exc.default_detail))
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    """DRF EXCEPTION_HANDLER: render every exception in the SPEC error shape."""
+    headers = {}
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("request_too_large", "The request body is too large."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return Response(
+            error_body(
+                "validation_error",
+                "The request is invalid; see fields.",
+                _flatten_fields(exc.detail),
+            ),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, drf_exceptions.APIException):
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(int(exc.wait) if exc.wait >= 1 else 1)
+        return Response(
+            error_body(_drf_code(exc), _drf_message(exc)),
+            status=exc.status_code,
+            headers=headers,
+        )
+    if isinstance(exc, IntegrityError):
+        # A race slipped past a service check and hit a constraint: nothing was written.
+        logger.warning("integrity error answered as 409: %s", exc.__class__.__name__)
+        return Response(
+            error_body("conflict", "The request conflicts with a concurrent change; retry."),
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, (OperationalError, DatabaseError)):
+        logger.exception("database unavailable")
+        return Response(
+            error_body("service_unavailable", "The service is temporarily unavailable; retry."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
+    logger.exception("unhandled error")
+    return Response(
+        error_body("internal_error", "An unexpected error occurred."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

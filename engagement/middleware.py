@@ -1,0 +1,91 @@
+"""Cross-cutting HTTP middleware: the request id on every response, and the body-size cap."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.conf import settings
+from django.http import JsonResponse
+
+from engagement.exceptions import error_body
+from engagement.logging import request_id_var
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestIDMiddleware:
+    """Echo a well-formed X-Request-ID from the client, else generate one; log with it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over MAX_REQUEST_BODY_BYTES with 413 before anything reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.limit = settings.MAX_REQUEST_BODY_BYTES
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse(error_body("bad_request", "Content-Length is not a number."), status=400)
+        if length > self.limit:
+            return JsonResponse(
+                error_body(
+                    "request_too_large",
+                    f"The request body is larger than {self.limit} bytes.",
+                ),
+                status=413,
+            )
+        return self.get_response(request)
+
+
+class JSONErrorMiddleware:
+    """Give error responses produced outside DRF (Django's 404/500 pages, DEBUG pages) the SPEC shape.
+
+    The admin keeps its own HTML pages; everything else answers in JSON.
+    """
+
+    _codes = {
+        400: "bad_request",
+        403: "permission_denied",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "request_too_large",
+        500: "internal_error",
+    }
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not request.path.startswith("/admin/")
+        ):
+            code = self._codes.get(response.status_code, "error")
+            message = response.reason_phrase or "Error."
+            replaced = JsonResponse(error_body(code, f"{message}."), status=response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    replaced[header] = response[header]
+            return replaced
+        return response

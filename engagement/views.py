@@ -1,0 +1,70 @@
+"""Probes and the JSON replacements for Django's own error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from engagement.exceptions import error_body
+
+logger = logging.getLogger("engagement.probes")
+_readiness = {"migrations_verified": False}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Liveness: the process answers. Touches nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+def _pending_migrations(connection) -> bool:
+    executor = MigrationExecutor(connection)
+    targets = executor.loader.graph.leaf_nodes()
+    return bool(executor.migration_plan(targets))
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    """Readiness: the database answers and every migration is applied, else 503."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        if not _readiness["migrations_verified"]:
+            if _pending_migrations(connection):
+                return JsonResponse(
+                    error_body("migrations_pending", "Database migrations are not applied."),
+                    status=503,
+                )
+            _readiness["migrations_verified"] = True  # applied migrations do not un-apply in a live process
+    except Exception:
+        logger.warning("readiness check failed: database unreachable", exc_info=True)
+        return JsonResponse(error_body("database_unavailable", "The database is unreachable."), status=503)
+    return JsonResponse({"status": "ready"})
+
+
+def bad_request(request, exception=None):
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+def permission_denied(request, exception=None):
+    return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
+
+
+def not_found(request, exception=None):
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def server_error(request):
+    return JsonResponse(error_body("internal_error", "An unexpected error occurred."), status=500)
+
+
+def csrf_failure(request, reason=""):
+    return JsonResponse(error_body("csrf_failed", "CSRF verification failed."), status=403)

@@ -1,0 +1,95 @@
+"""Buying and using tools; both go through progression's one state-change path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from engagement.errors import InsufficientLoyalty, InventoryFull, NotInInventory, ToolNotFound
+from inventory.models import InventoryItem, ToolDefinition
+from progression import rules
+from progression.models import EventKind, UserState
+from progression.services import ChangeResult, apply_change, get_rules, lock_state
+
+
+@dataclass
+class PurchaseResult:
+    tool: ToolDefinition
+    quantity: int  # held after the purchase
+    change: ChangeResult
+
+
+@dataclass
+class UseResult:
+    tool: ToolDefinition
+    remaining: int
+    change: ChangeResult
+
+
+def add_items(*, state: UserState, tool_id: str, quantity: int) -> int:
+    """Put `quantity` of a tool in the user's inventory; returns the quantity held.
+
+    Requires the lock on `state`; the caller records inventory_count in its change.
+    """
+    updated = InventoryItem.objects.filter(user_id=state.user_id, tool_id=tool_id).update(
+        quantity=F("quantity") + quantity
+    )
+    if updated:
+        return InventoryItem.objects.values_list("quantity", flat=True).get(
+            user_id=state.user_id, tool_id=tool_id
+        )
+    InventoryItem.objects.create(user_id=state.user_id, tool_id=tool_id, quantity=quantity)
+    return quantity
+
+
+def buy_tool(*, user, slug: str, quantity: int = 1) -> PurchaseResult:
+    tool = ToolDefinition.objects.filter(slug=slug, is_active=True).first()
+    if tool is None:
+        raise ToolNotFound()
+    with transaction.atomic():
+        state = lock_state(user)
+        if state.loyalty < tool.price * quantity:
+            raise InsufficientLoyalty()
+        if state.inventory_count + quantity > state.inventory_capacity:
+            raise InventoryFull()
+        held = add_items(state=state, tool_id=tool.slug, quantity=quantity)
+        new = rules.buy(state.to_values(), price=tool.price, quantity=quantity)
+        change = apply_change(state=state, new=new, kind=EventKind.TOOL_PURCHASE, reference=tool.slug)
+    return PurchaseResult(tool=tool, quantity=held, change=change)
+
+
+def use_tool(*, user, slug: str) -> UseResult:
+    """Use one owned item; inactive tools already owned can still be used."""
+    with transaction.atomic():
+        state = lock_state(user)
+        item = InventoryItem.objects.select_related("tool").filter(user_id=user.pk, tool_id=slug).first()
+        if item is None:
+            if not ToolDefinition.objects.filter(slug=slug).exists():
+                raise ToolNotFound()
+            raise NotInInventory()
+        tool = item.tool
+        if item.quantity > 1:
+            InventoryItem.objects.filter(pk=item.pk).update(quantity=F("quantity") - 1)
+        else:
+            item.delete()
+        values = state.to_values()
+        values = values.replace(inventory_count=values.inventory_count - 1)
+        new = rules.apply_tool(
+            values,
+            energy=tool.energy_delta,
+            fatigue=tool.fatigue_delta,
+            loyalty=tool.loyalty_delta,
+            rules=get_rules(),
+        )
+        change = apply_change(state=state, new=new, kind=EventKind.TOOL_USE, reference=tool.slug)
+    return UseResult(tool=tool, remaining=item.quantity - 1, change=change)
+
+
+def seed_tools():
+    """Upsert the seeded tool catalog; idempotent."""
+    from engagement.seeding import upsert_rows
+    from inventory.catalog import SEEDED_TOOLS
+
+    return upsert_rows(ToolDefinition, SEEDED_TOOLS)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from progression.api import views
+
+checkins = views.CheckInViewSet.as_view({"get": "list", "post": "create"})
+
+urlpatterns = [
+    path("me/", views.MeView.as_view(), name="me"),
+    path("me/bootstrap/", views.BootstrapView.as_view(), name="me-bootstrap"),
+    path("me/events/", views.EventListView.as_view(), name="me-events"),
+    path("checkins/", checkins, name="checkins"),
+]

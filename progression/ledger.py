@@ -1,0 +1,139 @@
+"""Replay of the ledger: rebuild every user's state from its events and compare (verify_ledger).
+
+Streams rows with server-side cursors (merge-join by user), so memory stays flat
+however many events there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.db.models import Sum
+
+from progression import rules
+from progression.models import StateEvent, UserState
+
+_CHUNK = 5000
+_VALUE_FIELDS = [*rules.STATE_FIELDS, "last_checkin_day"]
+
+
+@dataclass
+class Mismatch:
+    user_id: object
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LedgerReport:
+    users: int = 0
+    events: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _grouped(rows: Iterator[tuple]) -> Iterator[tuple[object, list[tuple]]]:
+    """Group consecutive rows by their first column."""
+    current, bucket = object(), []
+    for row in rows:
+        if row[0] != current:
+            if bucket:
+                yield current, bucket
+            current, bucket = row[0], []
+        bucket.append(row)
+    if bucket:
+        yield current, bucket
+
+
+def replay(start: rules.State, events: list[tuple], problems: list[str]) -> rules.State:
+    """Apply each event's deltas in order; note where a stored result disagrees."""
+    n = len(rules.STATE_FIELDS)
+    state = start
+    for row in events:
+        event_id, deltas, results, last_day = row[1], row[2 : 2 + n], row[2 + n : 2 + 2 * n], row[-1]
+        state = state.replace(
+            last_checkin_day=last_day,
+            **{name: getattr(state, name) + d for name, d in zip(rules.STATE_FIELDS, deltas, strict=True)},
+        )
+        for name, stored in zip(rules.STATE_FIELDS, results, strict=True):
+            if getattr(state, name) != stored:
+                problems.append(
+                    f"event {event_id}: {name} recorded {stored}, replay gives {getattr(state, name)}"
+                )
+                state = state.replace(**{name: stored})
+    return state
+
+
+def _holdings() -> Iterator[tuple]:
+    """(user_id, items held) per user, same order as the states; empty without inventory."""
+    if not apps.is_installed("inventory"):
+        return iter(())
+    item = apps.get_model("inventory", "InventoryItem")
+    return (
+        item.objects.values("user_id")
+        .annotate(total=Sum("quantity"))
+        .order_by("-user_id")
+        .values_list("user_id", "total")
+        .iterator(chunk_size=_CHUNK)
+    )
+
+
+def verify_ledger(rule_set: rules.Rules) -> LedgerReport:
+    report = LedgerReport()
+    start = rules.initial_state(rule_set)
+    states = (
+        UserState.objects.order_by("-user_id")
+        .values_list("user_id", *_VALUE_FIELDS)
+        .iterator(chunk_size=_CHUNK)
+    )
+    events = _grouped(
+        StateEvent.objects.order_by("-user_id", "id")
+        .values_list(
+            "user_id",
+            "id",
+            *[f"{name}_delta" for name in rules.STATE_FIELDS],
+            *rules.STATE_FIELDS,
+            "last_checkin_day",
+        )
+        .iterator(chunk_size=_CHUNK)
+    )
+    holdings = _holdings()
+    next_events = next(events, None)
+    next_holding = next(holdings, None)
+    for row in states:
+        user_id, stored = row[0], dict(zip(_VALUE_FIELDS, row[1:], strict=True))
+        report.users += 1
+        problems: list[str] = []
+        # Events of users with no state row (ordered before this user) are orphans.
+        while next_events is not None and next_events[0] > user_id:
+            report.mismatches.append(Mismatch(next_events[0], ["events without a state row"]))
+            next_events = next(events, None)
+        user_events: list[tuple] = []
+        if next_events is not None and next_events[0] == user_id:
+            user_events = next_events[1]
+            next_events = next(events, None)
+        report.events += len(user_events)
+        replayed = replay(start, user_events, problems)
+        for name in _VALUE_FIELDS:
+            if getattr(replayed, name) != stored[name]:
+                problems.append(
+                    f"{name} stored {stored[name]}, ledger replay gives {getattr(replayed, name)}"
+                )
+        while next_holding is not None and next_holding[0] > user_id:
+            next_holding = next(holdings, None)
+        held_total = 0
+        if next_holding is not None and next_holding[0] == user_id:
+            held_total = next_holding[1]
+            next_holding = next(holdings, None)
+        if held_total != stored["inventory_count"]:
+            problems.append(f"inventory_count stored {stored['inventory_count']}, items held {held_total}")
+        if problems:
+            report.mismatches.append(Mismatch(user_id, problems))
+    while next_events is not None:
+        report.mismatches.append(Mismatch(next_events[0], ["events without a state row"]))
+        next_events = next(events, None)
+    return report

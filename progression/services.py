@@ -1,0 +1,149 @@
+"""Progression writes, and the one shared path every state change goes through.
+
+Every mutation of a user's data: open transaction.atomic(), take lock_state() first,
+compute the new values with progression.rules, and record them with apply_change(),
+which writes the ledger event and runs the after-change hooks (reward unlocking).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from engagement.errors import AlreadyCheckedIn
+from progression import rules
+from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
+
+# Hooks run after every recorded change, inside the same transaction, with the lock held.
+# Each takes (state=UserState) and returns a list of unlocked-reward dicts.
+AfterChangeHook = Callable[..., list[dict]]
+_after_change_hooks: list[AfterChangeHook] = []
+
+_STATE_COLUMNS = [*rules.STATE_FIELDS, "last_checkin_day", "updated_at"]
+
+
+def register_after_change_hook(hook: AfterChangeHook) -> None:
+    """Called by apps (rewards) in AppConfig.ready(); idempotent."""
+    if hook not in _after_change_hooks:
+        _after_change_hooks.append(hook)
+
+
+@functools.cache
+def get_rules() -> rules.Rules:
+    return rules.Rules.from_mapping(settings.ENGAGEMENT)
+
+
+def on_setting_changed(*, setting, **kwargs):
+    if setting == "ENGAGEMENT":
+        get_rules.cache_clear()
+
+
+@dataclass
+class ChangeResult:
+    """What one service call changed: before/after values, its ledger event(s), unlocks."""
+
+    before: rules.State
+    after: rules.State
+    events: list[StateEvent]
+    unlocked_rewards: list[dict] = field(default_factory=list)
+
+    @property
+    def changes(self) -> dict[str, int]:
+        return self.before.deltas_to(self.after)
+
+    @property
+    def leveled_up(self) -> bool:
+        return self.after.level > self.before.level
+
+
+@dataclass
+class CheckInResult:
+    check_in: DailyCheckIn
+    change: ChangeResult
+
+
+def ensure_state(user) -> tuple[UserState, bool]:
+    """The user's state row, created with the starting values if missing; safe under races."""
+    return UserState.objects.get_or_create(user=user)
+
+
+def lock_state(user) -> UserState:
+    """Take the row lock on the user's state (creating it first if missing).
+
+    Must be called inside transaction.atomic(), before anything else of the user's is
+    read or written: this one lock, in this one order, serializes a user's mutations.
+    """
+    try:
+        return UserState.objects.select_for_update().get(user_id=user.pk)
+    except UserState.DoesNotExist:
+        ensure_state(user)
+        return UserState.objects.select_for_update().get(user_id=user.pk)
+
+
+def record_change(*, state: UserState, new: rules.State, kind: str, reference: str = "") -> StateEvent:
+    """Write `new` into the locked state row and append its ledger event. Requires the lock."""
+    before = state.to_values()
+    deltas = before.deltas_to(new)
+    state.assign(new)
+    state.save(update_fields=_STATE_COLUMNS)
+    return StateEvent.objects.create(
+        user_id=state.user_id,
+        kind=kind,
+        reference=reference[:255],
+        last_checkin_day=new.last_checkin_day,
+        **{name: getattr(new, name) for name in rules.STATE_FIELDS},
+        **{f"{name}_delta": value for name, value in deltas.items()},
+    )
+
+
+def apply_change(
+    *, state: UserState, new: rules.State, kind: str, reference: str = "", run_hooks: bool = True
+) -> ChangeResult:
+    """Record a change and run the after-change hooks. Requires the lock (lock_state)."""
+    before = state.to_values()
+    event = record_change(state=state, new=new, kind=kind, reference=reference)
+    result = ChangeResult(before=before, after=new, events=[event])
+    if run_hooks:
+        for hook in _after_change_hooks:
+            result.unlocked_rewards.extend(hook(state=state, result=result))
+        result.after = state.to_values()
+    return result
+
+
+def check_in(*, user, today: date | None = None) -> CheckInResult:
+    """Today's check-in (UTC day): streak, energy, fatigue, loyalty, level; then unlocks."""
+    today = today or timezone.now().date()
+    with transaction.atomic():
+        state = lock_state(user)
+        if state.last_checkin_day is not None and state.last_checkin_day >= today:
+            raise AlreadyCheckedIn()
+        try:
+            with transaction.atomic():
+                checkin = DailyCheckIn.objects.create(user_id=user.pk, day=today)
+        except IntegrityError as exc:  # backstop: the unique (user, day) constraint
+            raise AlreadyCheckedIn() from exc
+        new = rules.check_in(state.to_values(), today, get_rules())
+        change = apply_change(state=state, new=new, kind=EventKind.CHECK_IN, reference=str(checkin.pk))
+    return CheckInResult(check_in=checkin, change=change)
+
+
+def adjust_state(*, user, note: str, energy: int = 0, fatigue: int = 0, loyalty: int = 0) -> ChangeResult:
+    """An operator's adjustment: exact deltas, clamped, with a required note in the ledger."""
+    if not note or not note.strip():
+        raise ValueError("An adjustment needs a note.")
+    with transaction.atomic():
+        state = lock_state(user)
+        new = rules.apply_exact(
+            state.to_values(), energy=energy, fatigue=fatigue, loyalty=loyalty, rules=get_rules()
+        )
+        return apply_change(state=state, new=new, kind=EventKind.ADJUSTMENT, reference=note.strip())
+
+
+def on_user_registered(*, user, **kwargs) -> None:
+    ensure_state(user)

@@ -1,0 +1,37 @@
+"""Reward reads: every active reward with the user's status and progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from progression import rules
+from progression.selectors import get_state
+from rewards.models import RewardDefinition, UserReward
+
+
+@dataclass
+class RewardStatus:
+    reward: RewardDefinition
+    status: str  # locked | unlocked | claimed
+    progress: int  # the state value the condition compares, capped at the threshold
+    unlocked_at: object = None
+    claimed_at: object = None
+
+
+def rewards_for(user) -> list[RewardStatus]:
+    state = get_state(user)
+    values = state.to_values() if state else rules.State()
+    mine = {ur.reward_id: ur for ur in UserReward.objects.filter(user_id=user.pk)}
+    out = []
+    for reward in RewardDefinition.objects.filter(is_active=True).select_related("grant_tool"):
+        user_reward = mine.get(reward.slug)
+        out.append(
+            RewardStatus(
+                reward=reward,
+                status=user_reward.status if user_reward else "locked",
+                progress=min(rules.condition_value(values, reward.condition), reward.threshold),
+                unlocked_at=user_reward.unlocked_at if user_reward else None,
+                claimed_at=user_reward.claimed_at if user_reward else None,
+            )
+        )
+    return out

@@ -1,0 +1,115 @@
+"""Reward unlocking (run after every state change), claiming, and auto-claim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from engagement.errors import AlreadyClaimed, InventoryFull, RewardLocked, RewardNotFound
+from inventory.services import add_items
+from progression import rules
+from progression.models import EventKind, UserState
+from progression.services import ChangeResult, apply_change, get_rules, lock_state
+from rewards.models import Condition, RewardDefinition, UserReward
+
+
+@dataclass
+class ClaimResult:
+    reward: RewardDefinition
+    user_reward: UserReward
+    change: ChangeResult
+
+
+def eligible_rewards(*, user_id, values: rules.State) -> list[RewardDefinition]:
+    """Active rewards whose condition holds and that the user has not unlocked (one query)."""
+    holds = Q()
+    for condition in Condition.values:
+        holds |= Q(condition=condition, threshold__lte=rules.condition_value(values, condition))
+    already = UserReward.objects.filter(user_id=user_id, reward_id=OuterRef("slug"))
+    return list(
+        RewardDefinition.objects.filter(holds, is_active=True).exclude(Exists(already)).order_by("slug")
+    )
+
+
+def _claim_locked(
+    *, state: UserState, reward: RewardDefinition, user_reward: UserReward, run_hooks: bool
+) -> ChangeResult:
+    """Pay a reward out once. Requires the lock; checks capacity before writing anything."""
+    values = state.to_values()
+    if reward.grant_tool_id and (values.inventory_count + reward.grant_quantity > values.inventory_capacity):
+        raise InventoryFull("Your inventory has no room for the tool this reward grants.")
+    now = timezone.now()
+    claimed = UserReward.objects.filter(pk=user_reward.pk, claimed_at__isnull=True).update(claimed_at=now)
+    if not claimed:
+        raise AlreadyClaimed()
+    user_reward.claimed_at = now
+    if reward.grant_tool_id:
+        add_items(state=state, tool_id=reward.grant_tool_id, quantity=reward.grant_quantity)
+        values = values.replace(inventory_count=values.inventory_count + reward.grant_quantity)
+    new = rules.apply_exact(
+        values,
+        energy=reward.energy_delta,
+        fatigue=reward.fatigue_delta,
+        loyalty=reward.loyalty_delta,
+        rules=get_rules(),
+    )
+    return apply_change(
+        state=state, new=new, kind=EventKind.REWARD_CLAIM, reference=reward.slug, run_hooks=run_hooks
+    )
+
+
+def unlock_after_change(*, state: UserState, result: ChangeResult) -> list[dict]:
+    """After-change hook: unlock what now holds; auto-claim in slug order, re-unlocking after each.
+
+    Runs inside the caller's transaction with the lock held. Returns the unlocked rewards
+    as {slug, title, claimed}; auto-claim events are appended to result.events.
+    """
+    unlocked: dict[str, dict] = {}
+    queue: list[tuple[RewardDefinition, UserReward]] = []
+    while True:
+        now = timezone.now()
+        fresh = eligible_rewards(user_id=state.user_id, values=state.to_values())
+        rows = UserReward.objects.bulk_create(
+            [UserReward(user_id=state.user_id, reward=reward, unlocked_at=now) for reward in fresh]
+        )
+        for reward, row in zip(fresh, rows, strict=True):
+            unlocked[reward.slug] = {"slug": reward.slug, "title": reward.title, "claimed": False}
+            if reward.auto_claim:
+                queue.append((reward, row))
+        queue.sort(key=lambda pair: pair[0].slug)
+        if not queue:
+            return list(unlocked.values())
+        reward, row = queue.pop(0)
+        try:
+            with transaction.atomic():
+                change = _claim_locked(state=state, reward=reward, user_reward=row, run_hooks=False)
+        except InventoryFull:
+            continue  # stays unlocked; the user can claim it once there is room
+        result.events.extend(change.events)
+        unlocked[reward.slug]["claimed"] = True
+
+
+def claim_reward(*, user, slug: str) -> ClaimResult:
+    reward = RewardDefinition.objects.filter(slug=slug, is_active=True).first()
+    if reward is None:
+        raise RewardNotFound()
+    with transaction.atomic():
+        state = lock_state(user)
+        user_reward = UserReward.objects.filter(user_id=user.pk, reward_id=slug).first()
+        if user_reward is None:
+            raise RewardLocked()
+        if user_reward.claimed_at is not None:
+            raise AlreadyClaimed()
+        change = _claim_locked(state=state, reward=reward, user_reward=user_reward, run_hooks=True)
+    return ClaimResult(reward=reward, user_reward=user_reward, change=change)
+
+
+def seed_rewards():
+    """Upsert the seeded rewards; idempotent. Needs the seeded tools (checkins_10 grants one)."""
+    from engagement.seeding import upsert_rows
+    from rewards.catalog import SEEDED_REWARDS
+
+    return upsert_rows(RewardDefinition, SEEDED_REWARDS)

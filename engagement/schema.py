@@ -23,3 +23,53 @@ UNAUTHORIZED = {
     401: error_response("Missing, invalid or expired token.", "not_authenticated", "token_not_valid")
 }
 THROTTLED = {429: error_response("Too many requests; see Retry-After.", "throttled")}
+
+
+# Operations (path, method) that accept Idempotency-Key; kept beside engagement.idempotency.
+IDEMPOTENT_OPERATIONS = {
+    "/api/v1/auth/register/",
+    "/api/v1/checkins/",
+    "/api/v1/tools/{slug}/buy/",
+    "/api/v1/inventory/{slug}/use/",
+    "/api/v1/rewards/{slug}/claim/",
+    "/api/v1/me/bootstrap/",
+}
+
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
+def add_idempotency_header(result, generator, request, public):
+    """POSTPROCESSING_HOOK: document Idempotency-Key and its answers on the idempotent POSTs."""
+    for path, operations in result.get("paths", {}).items():
+        post = operations.get("post")
+        if path not in IDEMPOTENT_OPERATIONS or post is None:
+            continue
+        post.setdefault("parameters", []).append(
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+                "description": (
+                    "Makes the request safe to retry for 24 h: a repeat with the same method, path "
+                    "and body replays the first response (header `Idempotent-Replayed: true`) "
+                    "without doing the work again. Scope: the user (register: the client IP)."
+                ),
+            }
+        )
+        responses = post.setdefault("responses", {})
+        responses.setdefault("400", _error_response("Invalid input or Idempotency-Key."))
+        responses.setdefault(
+            "409",
+            _error_response(
+                "Conflict; `idempotency_key_in_use` while a first request with this key is still running."
+            ),
+        )
+        responses.setdefault(
+            "422", _error_response("`idempotency_key_reused`: the key was used for a different request.")
+        )
+    return result

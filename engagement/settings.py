@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "engagement.middleware.RequestIDMiddleware",
     "engagement.middleware.JSONErrorMiddleware",
     "engagement.middleware.BodySizeLimitMiddleware",
+    "engagement.idempotency.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -154,6 +155,9 @@ WHITENOISE_MANIFEST_STRICT = False
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=100 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
+# --- Idempotency-Key ----------------------------------------------------------
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
 # --- Security -----------------------------------------------------------------
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -220,6 +224,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "engagement.schema.add_idempotency_header",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "EventKindEnum": "progression.models.EventKind",
         "RewardConditionEnum": "rewards.models.Condition",

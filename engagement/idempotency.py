@@ -1,0 +1,163 @@
+"""Idempotency-Key for the state-changing POSTs (SPEC section 8, after Stripe and the IETF draft).
+
+The key row is inserted at the start of the request's transaction and completed with the
+response in that same transaction, so the work and its stored answer commit together or not
+at all. A concurrent duplicate blocks on the key's unique index until the first commits, then
+replays its answer: never a second execution. 400/401/429 and 5xx answers are not stored (the
+transaction rolls back, so the key stays free for a retry). Keys expire after
+IDEMPOTENCY_KEY_TTL: an expired row is replaced lazily on reuse, and
+`manage.py purge_idempotency_keys` deletes them in bulk (run it from cron).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
+from django.http import HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+from rest_framework.throttling import BaseThrottle
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from engagement.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
+from engagement.exceptions import error_body
+from engagement.models import IdempotencyKey
+
+logger = logging.getLogger("engagement.idempotency")
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# URL names of the POSTs that accept the header; register is scoped by client IP.
+IDEMPOTENT_ROUTES = frozenset(
+    {"auth-register", "checkins", "tool-buy", "tool-use", "reward-claim", "me-bootstrap"}
+)
+ANONYMOUS_ROUTES = frozenset({"auth-register"})
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_NOT_STORED = {400, 401, 429}
+
+
+def _error(exc_class) -> JsonResponse:
+    exc = exc_class()
+    return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+
+
+def fingerprint(request) -> str:
+    """sha256 of method, full path and body (JSON bodies compared by meaning, not spacing)."""
+    body = request.body
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.get_full_path().encode(), body):
+        digest.update(part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _scope(request, route: str) -> str | None:
+    if route in ANONYMOUS_ROUTES:
+        return f"ip:{BaseThrottle().get_ident(request)}"
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    kind, _, raw = header.partition(" ")
+    if kind != "Bearer" or not raw:
+        return None
+    try:
+        token = AccessToken(raw.strip())
+    except TokenError:
+        return None  # the view answers 401; nothing is stored
+    user_id = token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id"))
+    return f"user:{user_id}" if user_id else None
+
+
+def _replay(record: IdempotencyKey) -> HttpResponse:
+    response = HttpResponse(
+        record.response_body,
+        status=record.status_code,
+        content_type=record.content_type or "application/json",
+    )
+    response[REPLAYED_HEADER] = "true"
+    return response
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        key = request.META.get("HTTP_IDEMPOTENCY_KEY")
+        if key is None or request.method != "POST":
+            return self.get_response(request)
+        try:
+            route = resolve(request.path_info).url_name
+        except Resolver404:
+            return self.get_response(request)
+        if route not in IDEMPOTENT_ROUTES:
+            return self.get_response(request)
+        if not _VALID_KEY.match(key):
+            return _error(InvalidIdempotencyKey)
+        scope = _scope(request, route)
+        if scope is None:
+            return self.get_response(request)
+        return self._run(request, scope=scope, key=key, fingerprint=fingerprint(request))
+
+    def _run(self, request, *, scope: str, key: str, fingerprint: str):
+        with transaction.atomic():
+            record = self._claim(scope=scope, key=key, fingerprint=fingerprint)
+            if not isinstance(record, IdempotencyKey):
+                return record  # a replay or an error answer
+            response = self.get_response(request)
+            if response.status_code in _NOT_STORED or response.status_code >= 500:
+                transaction.set_rollback(True)  # the key stays free for a retry
+                return response
+            try:
+                record.status_code = response.status_code
+                record.response_body = response.content.decode()
+                record.content_type = response.get("Content-Type", "application/json")
+                record.save(update_fields=["status_code", "response_body", "content_type"])
+            except DatabaseError:
+                logger.exception("could not store the idempotent response")
+                transaction.set_rollback(True)
+            return response
+
+    def _claim(self, *, scope: str, key: str, fingerprint: str):
+        """Insert the key row, or answer from the row a previous request left."""
+        for _ in range(2):
+            try:
+                with transaction.atomic():
+                    return IdempotencyKey.objects.create(
+                        scope=scope, key=key, fingerprint=fingerprint, created_at=timezone.now()
+                    )
+            except IntegrityError:
+                pass  # the key exists (the first request may have just committed)
+            except OperationalError:
+                # Waited on a first request still running past the statement timeout.
+                return _error(IdempotencyKeyInUse)
+            existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()
+            if existing is None:
+                continue
+            if existing.created_at < timezone.now() - settings.IDEMPOTENCY_KEY_TTL:
+                existing.delete()
+                continue
+            if existing.fingerprint != fingerprint:
+                return _error(IdempotencyKeyReused)
+            if existing.status_code is None:
+                return _error(IdempotencyKeyInUse)
+            return _replay(existing)
+        return _error(IdempotencyKeyInUse)
+
+
+def purge_expired(*, now=None, batch: int = 10_000) -> int:
+    """Delete keys older than the TTL, in batches; returns how many were deleted."""
+    cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_KEY_TTL
+    deleted = 0
+    while True:
+        ids = list(IdempotencyKey.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(id__in=ids).delete()[0]

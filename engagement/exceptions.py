@@ -15,6 +15,9 @@ from engagement.errors import DomainError
 
 logger = logging.getLogger("engagement.errors")
 
+# RFC 9110: every 401 names the scheme to use; DRF's own 401s carry the same value.
+WWW_AUTHENTICATE = 'Bearer realm="api"'
+
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     error: dict = {"code": code, "message": message}
@@ -72,7 +75,11 @@ def exception_handler(exc, context):
     """DRF EXCEPTION_HANDLER: render every exception in the SPEC error shape."""
     headers = {}
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+            headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
+        )
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

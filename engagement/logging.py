@@ -11,20 +11,31 @@ from datetime import UTC, datetime
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 # Never let a credential reach a log line, whatever a library chooses to log.
+# A value is a quoted string (spaces included) or a run of non-separator characters.
+_VALUE = r"(?:\"[^\"]*\"?|'[^']*'?|[^\s\"',;&}]+)"
+_SECRET_KEY = r"[\w-]*(?:password|passwd|secret|token|refresh|access|api[_-]?key|sessionid|csrf)[\w-]*"
 _SECRET_PATTERNS = [
-    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer\s+)?[^\s\"',}]+"), r"\1[redacted]"),
-    (
-        re.compile(r"(?i)([\"']?(?:password|refresh|access|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-        r"\1[redacted]",
-    ),
-    (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+"), "[redacted-jwt]"),
+    # Authorization headers of any scheme: "Authorization: Bearer x", "'HTTP_AUTHORIZATION': 'Basic x'".
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*)(?:[\"'][^\"']*[\"']?|(?:[a-z]+\s+)?[^\s\"',;}]+)"),
+    # key=value and "key": "value" pairs whose key names a secret.
+    re.compile(rf"(?i)([\"']?{_SECRET_KEY}[\"']?\s*[:=]\s*){_VALUE}"),
+    re.compile(r"(?i)(\bbearer\s+)[\w\-.~+/]+=*"),
 ]
+_JWT = re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*")
+
+
+def _redact_match(match: re.Match) -> str:
+    prefix = match.group(1)
+    value = match.group(0)[len(prefix) :]
+    quote = value[0] if value[:1] in {'"', "'"} else ""
+    return f"{prefix}{quote}[redacted]{quote}"
 
 
 def redact(text: str) -> str:
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    """The text with passwords, tokens, secrets and Authorization values replaced by [redacted]."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(_redact_match, text)
+    return _JWT.sub("[redacted-jwt]", text)
 
 
 class RequestIDFilter(logging.Filter):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.log import log_response
 
 from engagement.exceptions import error_body
 from engagement.logging import request_id_var
 
+access_log = logging.getLogger("engagement.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -25,8 +29,28 @@ class RequestIDMiddleware:
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = request_id_var.set(request_id)
+        started = time.perf_counter()
         try:
             response = self.get_response(request)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status_code": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            if response.status_code >= 400:
+                # Django logs error responses after the middleware chain has returned, when the
+                # request id is no longer set; logging here (once: it marks the response) keeps it.
+                log_response(
+                    "%s: %s", response.reason_phrase, request.path, response=response, request=request
+                )
         finally:
             request_id_var.reset(token)
         response["X-Request-ID"] = request_id

@@ -3,10 +3,11 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from accounts import services
@@ -93,8 +94,10 @@ class RefreshView(APIView):
         refresh = TokenRefreshSerializer(data=data.validated_data)
         try:
             refresh.is_valid(raise_exception=True)
-        except TokenError as exc:
-            raise InvalidToken(str(exc)) from exc
+        except (TokenError, AuthenticationFailed) as exc:
+            # A DomainError, not simplejwt's InvalidToken: this view has no authentication
+            # classes, so DRF would turn an AuthenticationFailed into a 403.
+            raise services.InvalidRefreshToken() from exc
         return Response(refresh.validated_data)
 
 

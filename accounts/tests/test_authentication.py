@@ -1,0 +1,188 @@
+"""Bearer access tokens: what is accepted, what is refused, and which routes need one."""
+
+import base64
+import json
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/me/"
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
+PROTECTED_ROUTES = [
+    ("get", "/api/v1/me/"),
+    ("patch", "/api/v1/me/"),
+    ("post", "/api/v1/me/bootstrap/"),
+    ("get", "/api/v1/me/events/"),
+    ("get", "/api/v1/checkins/"),
+    ("post", "/api/v1/checkins/"),
+    ("post", "/api/v1/tools/coffee/buy/"),
+    ("get", "/api/v1/inventory/"),
+    ("post", "/api/v1/inventory/coffee/use/"),
+    ("get", "/api/v1/rewards/"),
+    ("post", "/api/v1/rewards/streak_3/claim/"),
+    ("post", "/api/v1/auth/logout/"),
+]
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims(user) -> dict:
+    return dict(AccessToken.for_user(user).payload)
+
+
+def assert_token_refused(response):
+    assert response.status_code == 401, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] in {"token_not_valid", "authentication_failed"}
+    assert body["error"]["message"]
+    assert response["WWW-Authenticate"] == BEARER_CHALLENGE
+    assert response.has_header("X-Request-ID")
+
+
+def test_access_token_valid_returns_200(api_client, user):
+    token = AccessToken.for_user(user)
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert response.status_code == 200
+    assert response.json()["user"]["id"] == str(user.pk)
+
+
+def test_access_token_expired_returns_401(api_client, user, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    token = str(AccessToken.for_user(user))
+    lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+
+    time_machine.shift(lifetime - timedelta(seconds=5))
+    assert api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+    time_machine.shift(timedelta(seconds=10))
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert_token_refused(response)
+    assert response.json()["error"]["code"] == "token_not_valid"
+
+
+def test_access_token_forged_signature_returns_401(api_client, user):
+    forged = jwt.encode(_claims(user), "not-the-signing-key-" + "x" * 32, algorithm="HS256")
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {forged}")
+
+    assert_token_refused(response)
+
+
+def test_access_token_with_tampered_payload_returns_401(api_client, user):
+    other = type(user).objects.create_user(email="other@example.com", password="x-long-password-1")
+    header, _payload, signature = str(AccessToken.for_user(user)).split(".")
+    tampered = f"{header}.{_b64({**_claims(user), 'user_id': str(other.pk)})}.{signature}"
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {tampered}")
+
+    assert_token_refused(response)
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_access_token_alg_none_returns_401(api_client, user, alg):
+    unsigned = f"{_b64({'alg': alg, 'typ': 'JWT'})}.{_b64(_claims(user))}."
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {unsigned}")
+
+    assert_token_refused(response)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_access_token_other_hmac_algorithm_returns_401(api_client, user):
+    # Right key, algorithm not the pinned HS256.
+    other_alg = jwt.encode(_claims(user), settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS512")
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {other_alg}")
+
+    assert_token_refused(response)
+
+
+def test_refresh_token_used_as_access_returns_401(api_client, user):
+    refresh = RefreshToken.for_user(user)
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {refresh}")
+
+    assert_token_refused(response)
+
+
+def test_access_token_of_deleted_user_returns_401(api_client, user):
+    token = AccessToken.for_user(user)
+    user.delete()
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert_token_refused(response)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer garbage",
+        "Bearer a.b.c",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.e30.",
+        "Bearer " + "x" * 5000,
+        "Bearer two parts",
+    ],
+)
+def test_access_token_garbage_returns_401(api_client, user, authorization):
+    response = api_client.get(ME, HTTP_AUTHORIZATION=authorization)
+
+    assert_token_refused(response)
+
+
+@pytest.mark.parametrize("authorization", ["", "Token abc", "Basic dXNlcjpwYXNz", "Bearer"])
+def test_access_token_missing_or_other_scheme_returns_401(api_client, authorization):
+    response = api_client.get(ME, HTTP_AUTHORIZATION=authorization)
+
+    assert response.status_code == 401, response.content
+    assert response.json()["error"]["code"] in {"not_authenticated", "authentication_failed"}
+    assert response["WWW-Authenticate"] == BEARER_CHALLENGE
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED_ROUTES)
+def test_protected_route_without_token_returns_401(api_client, catalog, method, path):
+    response = getattr(api_client, method)(path, {}, format="json")
+
+    assert response.status_code == 401, (method, path, response.content)
+    assert response.json() == {
+        "error": {"code": "not_authenticated", "message": "Authentication credentials were not provided."}
+    }
+    assert response["WWW-Authenticate"] == BEARER_CHALLENGE
+    assert response.has_header("X-Request-ID")
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED_ROUTES)
+def test_protected_route_with_token_does_not_return_401(auth_client, catalog, method, path):
+    response = getattr(auth_client, method)(path, {}, format="json")
+
+    assert response.status_code != 401, (method, path, response.content)
+    assert response.status_code < 500, (method, path, response.content)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("get", "/api/v1/tools/", 200),
+        ("get", "/api/v1/tools/coffee/", 200),
+        ("post", "/api/v1/auth/register/", 400),
+        ("post", "/api/v1/auth/token/", 400),
+        ("post", "/api/v1/auth/token/refresh/", 400),
+    ],
+)
+def test_public_route_without_token_is_not_401(api_client, catalog, method, path, expected):
+    response = getattr(api_client, method)(path, {}, format="json")
+
+    assert response.status_code == expected, (method, path, response.content)

@@ -1,0 +1,113 @@
+"""GET and PATCH me/: the profile is readable, only display_name is writable."""
+
+import pytest
+
+from accounts.models import User
+from progression.ledger import verify_ledger
+from progression.models import StateEvent, UserState
+from progression.services import get_rules
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/me/"
+
+
+def _snapshot(user) -> tuple:
+    fresh = User.objects.get(pk=user.pk)
+    state = UserState.objects.filter(user=user).values().get()
+    return fresh.email, fresh.display_name, fresh.is_staff, state, StateEvent.objects.count()
+
+
+def test_me_get_returns_user_and_state(auth_client, user):
+    response = auth_client.get(ME)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"user", "state"}
+    assert body["user"] == {
+        "id": str(user.pk),
+        "email": user.email,
+        "display_name": user.display_name,
+        "date_joined": body["user"]["date_joined"],
+    }
+    assert body["state"]["energy"] == 50
+    assert body["state"]["loyalty"] == 0
+    assert "password" not in response.content.decode()
+
+
+def test_me_get_other_user_data_never_visible(auth_client, user):
+    from accounts.tests.factories import UserFactory
+
+    other = UserFactory(display_name="Someone Else")
+
+    body = auth_client.get(ME).json()
+
+    assert body["user"]["id"] == str(user.pk)
+    assert other.email not in str(body)
+
+
+def test_me_patch_display_name_updates_and_returns_it(auth_client, user):
+    before = _snapshot(user)
+
+    response = auth_client.patch(ME, {"display_name": "New Name"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["user"]["display_name"] == "New Name"
+    assert response.json()["state"]["energy"] == before[3]["energy"]
+    user.refresh_from_db()
+    assert user.display_name == "New Name"
+    assert _snapshot(user)[3] == before[3]  # the state is not touched
+    assert verify_ledger(get_rules()).ok
+
+
+def test_me_patch_blank_display_name_allowed(auth_client, user):
+    response = auth_client.patch(ME, {"display_name": ""}, format="json")
+
+    assert response.status_code == 200, response.content
+    user.refresh_from_db()
+    assert user.display_name == ""
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"email": "new@example.com"},
+        {"loyalty": 1000},
+        {"energy": 100},
+        {"id": "00000000-0000-0000-0000-000000000000"},
+        {"is_staff": True},
+        {"password": "a-new-password-99"},
+        {"display_name": "Okay", "email": "new@example.com"},
+        {"display_name": "Okay", "loyalty": 1000},
+        {"display_name": "Okay", "state": {"energy": 100}},
+    ],
+)
+def test_me_patch_unknown_or_read_only_field_returns_400_and_changes_nothing(auth_client, user, payload):
+    before = _snapshot(user)
+
+    response = auth_client.patch(ME, payload, format="json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    refused = set(payload) - {"display_name"}
+    assert refused <= set(error["fields"])
+    assert _snapshot(user) == before
+
+
+@pytest.mark.parametrize("payload", [{"display_name": "x" * 65}, {"display_name": None}, ["display_name"]])
+def test_me_patch_invalid_display_name_returns_400_and_changes_nothing(auth_client, user, payload):
+    before = _snapshot(user)
+
+    response = auth_client.patch(ME, payload, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_error"
+    assert _snapshot(user) == before
+
+
+def test_me_get_and_patch_stay_within_query_budget(auth_client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):  # the user (authentication) and the state
+        assert auth_client.get(ME).status_code == 200
+    with django_assert_max_num_queries(3):
+        assert auth_client.patch(ME, {"display_name": "Budget"}, format="json").status_code == 200

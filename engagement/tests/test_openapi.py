@@ -1,0 +1,123 @@
+"""The OpenAPI schema validates, lists every endpoint, and the docs page works offline."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+PROJECT_ROOT = Path(settings.BASE_DIR)
+
+ENDPOINTS = {
+    "/api/v1/auth/register/": {"post"},
+    "/api/v1/auth/token/": {"post"},
+    "/api/v1/auth/token/refresh/": {"post"},
+    "/api/v1/auth/logout/": {"post"},
+    "/api/v1/me/": {"get", "patch"},
+    "/api/v1/me/bootstrap/": {"post"},
+    "/api/v1/me/events/": {"get"},
+    "/api/v1/checkins/": {"get", "post"},
+    "/api/v1/tools/": {"get"},
+    "/api/v1/tools/{slug}/": {"get"},
+    "/api/v1/tools/{slug}/buy/": {"post"},
+    "/api/v1/inventory/": {"get"},
+    "/api/v1/inventory/{slug}/use/": {"post"},
+    "/api/v1/rewards/": {"get"},
+    "/api/v1/rewards/{slug}/claim/": {"post"},
+}
+PUBLIC = {"/api/v1/auth/register/", "/api/v1/auth/token/", "/api/v1/auth/token/refresh/"}
+PUBLIC |= {"/api/v1/tools/", "/api/v1/tools/{slug}/"}
+HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+
+
+@pytest.fixture
+def schema(api_client) -> dict:
+    response = api_client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_spectacular_validate_fail_on_warn_exits_0(tmp_path):
+    out = tmp_path / "schema.yaml"
+
+    completed = subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(out)],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Warning" not in completed.stderr
+    assert set(yaml.safe_load(out.read_text())["paths"]) == set(ENDPOINTS)
+
+
+def test_schema_lists_every_endpoint_with_its_methods(schema):
+    assert schema["openapi"].startswith("3.")
+    operations = {path: set(item) & HTTP_METHODS for path, item in schema["paths"].items()}
+    assert operations == ENDPOINTS
+
+
+def test_schema_documents_401_on_protected_and_auth_only_where_needed(schema):
+    for path, methods in ENDPOINTS.items():
+        for method in methods:
+            operation = schema["paths"][path][method]
+            if path in PUBLIC:
+                assert operation.get("security") in (None, [], [{}]), (path, method)
+            else:
+                assert "401" in operation["responses"], (path, method)
+                assert {"jwtAuth": []} in operation["security"], (path, method)
+
+
+def test_schema_yaml_served_without_authentication(api_client):
+    response = api_client.get("/api/schema/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert set(yaml.safe_load(response.content)["paths"]) == set(ENDPOINTS)
+
+
+def _asset_urls(html: str) -> list[str]:
+    return re.findall(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+
+
+def test_docs_after_collectstatic_returns_html_using_only_local_assets(settings, tmp_path):
+    # Production serves static files collected at build time (whitenoise, hashed names).
+    settings.STATIC_ROOT = tmp_path / "static"
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+    response = APIClient().get("/api/docs/")
+
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assets = _asset_urls(html)
+    assert any(url.endswith(".js") for url in assets)
+    assert any(url.endswith(".css") for url in assets)
+    for url in assets:
+        assert not re.match(r"(?i)^(https?:)?//", url), url
+        assert url.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/static/"), url
+        asset = APIClient().get(url)
+        assert asset.status_code == 200, url
+    assert not re.search(r"""(?i)<script[^>]+src=["']https?://""", html)
+
+
+def test_docs_without_collectstatic_returns_html(settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path / "never-collected"
+
+    response = APIClient().get("/api/docs/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")

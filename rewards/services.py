@@ -41,7 +41,9 @@ def _claim_locked(
     values = state.to_values()
     if reward.grant_tool_id and (values.inventory_count + reward.grant_quantity > values.inventory_capacity):
         raise InventoryFull("Your inventory has no room for the tool this reward grants.")
-    now = timezone.now()
+    # Never before the unlock (claimed_after_unlocked), even when this host's clock trails
+    # the one that unlocked it.
+    now = max(timezone.now(), user_reward.unlocked_at)
     claimed = UserReward.objects.filter(pk=user_reward.pk, claimed_at__isnull=True).update(claimed_at=now)
     if not claimed:
         raise AlreadyClaimed()

@@ -1,0 +1,128 @@
+"""Test helpers shared by the inventory and rewards tests: state set-up through services, threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from inventory.models import InventoryItem, ToolDefinition
+from inventory.services import buy_tool
+from progression import rules
+from progression.ledger import verify_ledger
+from progression.models import EventKind, StateEvent, UserState
+from progression.services import adjust_state, get_rules
+
+API = "/api/v1"
+
+
+def client_for(user, *, lifetime: timedelta | None = None) -> APIClient:
+    """A Bearer client whose access token is minted now (so it is valid after time travel)."""
+    token = AccessToken.for_user(user)
+    if lifetime is not None:
+        token.set_exp(lifetime=lifetime)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def noon(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=UTC)
+
+
+def state_of(user) -> UserState:
+    return UserState.objects.get(user_id=user.pk)
+
+
+def grant_loyalty(user, amount: int) -> None:
+    """Loyalty through the operator adjustment service, so the ledger explains it."""
+    adjust_state(user=user, note="test grant", loyalty=amount)
+
+
+def level_up_to(user, level: int) -> None:
+    """Raise the level one adjustment at a time (+100 energy always levels up once)."""
+    while state_of(user).level < level:
+        adjust_state(user=user, note="test level", energy=100)
+
+
+def add_history(user, events: int) -> None:
+    """Give the user `events` past adjustments (+1 loyalty each) in bulk, ledger-consistent.
+
+    The rows are exactly what adjust_state would have written; bulk insertion only keeps
+    set-up fast. verify_ledger still has to agree with them.
+    """
+    state = state_of(user)
+    values = state.to_values()
+    rows = []
+    for _ in range(events):
+        new = rules.apply_exact(values, energy=0, fatigue=0, loyalty=1, rules=get_rules())
+        rows.append(
+            StateEvent(
+                user_id=user.pk,
+                kind=EventKind.ADJUSTMENT,
+                reference="history",
+                last_checkin_day=new.last_checkin_day,
+                **{name: getattr(new, name) for name in rules.STATE_FIELDS},
+                **{f"{name}_delta": delta for name, delta in values.deltas_to(new).items()},
+            )
+        )
+        values = new
+    StateEvent.objects.bulk_create(rows, batch_size=500)
+    state.assign(values)
+    state.save()
+
+
+def stock(user, **quantities: int) -> None:
+    """Put tools in the user's inventory by buying them with granted loyalty."""
+    for slug, quantity in quantities.items():
+        price = ToolDefinition.objects.get(slug=slug).price
+        if price:
+            grant_loyalty(user, price * quantity)
+        buy_tool(user=user, slug=slug, quantity=quantity)
+
+
+def holdings(user) -> dict[str, int]:
+    return dict(InventoryItem.objects.filter(user_id=user.pk).values_list("tool_id", "quantity"))
+
+
+def assert_ledger_clean() -> None:
+    """Every user's stored state equals the replay of its ledger, and items held match."""
+    report = verify_ledger(get_rules())
+    assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
+
+
+def run_in_threads(count: int, work: Callable[[int], object], *, timeout: float = 30) -> list:
+    """Run work(i) in `count` threads released together by a barrier; return the results.
+
+    Each thread closes its own database connection when done.
+    """
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[index] = work(index)
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads), "a thread did not finish"
+    assert not errors, errors
+    return results
+
+
+def error_code(response) -> str | None:
+    body = response.json()
+    return body.get("error", {}).get("code") if isinstance(body, dict) else None

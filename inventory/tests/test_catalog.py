@@ -1,0 +1,98 @@
+"""seed_catalog upserts the seeded tools and rewards; running it twice changes nothing."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from inventory.catalog import SEEDED_TOOLS
+from inventory.models import ToolDefinition
+from rewards.catalog import SEEDED_REWARDS
+from rewards.models import RewardDefinition
+
+pytestmark = pytest.mark.django_db
+
+_TOOL_FIELDS = [
+    "slug",
+    "name",
+    "description",
+    "price",
+    "energy_delta",
+    "fatigue_delta",
+    "loyalty_delta",
+    "is_active",
+]
+_REWARD_FIELDS = [
+    "slug",
+    "title",
+    "condition",
+    "threshold",
+    "energy_delta",
+    "fatigue_delta",
+    "loyalty_delta",
+    "grant_tool_id",
+    "grant_quantity",
+    "auto_claim",
+    "is_active",
+]
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_catalog", stdout=out)
+    return out.getvalue()
+
+
+def snapshot() -> tuple[list, list]:
+    return (
+        list(ToolDefinition.objects.order_by("slug").values(*_TOOL_FIELDS, "updated_at")),
+        list(RewardDefinition.objects.order_by("slug").values(*_REWARD_FIELDS, "updated_at")),
+    )
+
+
+def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
+    output = seed()
+
+    assert "tools: 3 created, 0 updated, 0 unchanged" in output
+    assert "rewards: 3 created, 0 updated, 0 unchanged" in output
+    tools = {row["slug"]: row for row in ToolDefinition.objects.values(*_TOOL_FIELDS)}
+    assert {
+        slug: (t["price"], t["energy_delta"], t["fatigue_delta"], t["loyalty_delta"])
+        for slug, t in tools.items()
+    } == {
+        "coffee": (10, 15, 2, 0),
+        "rest": (16, 0, -15, 0),
+        "focus": (20, 5, 0, 5),
+    }
+    rewards = {row["slug"]: row for row in RewardDefinition.objects.values(*_REWARD_FIELDS)}
+    assert {
+        slug: (r["condition"], r["threshold"], r["loyalty_delta"], r["grant_tool_id"], r["auto_claim"])
+        for slug, r in rewards.items()
+    } == {
+        "streak_3": ("streak", 3, 10, None, False),
+        "streak_7": ("streak", 7, 25, None, True),
+        "checkins_10": ("total_checkins", 10, 0, "rest", False),
+    }
+    assert len(SEEDED_TOOLS) == len(SEEDED_REWARDS) == 3
+
+
+def test_seed_catalog_when_run_twice_then_same_rows_and_second_run_unchanged(db):
+    seed()
+    first = snapshot()
+
+    output = seed()
+
+    assert "tools: 0 created, 0 updated, 3 unchanged" in output
+    assert "rewards: 0 created, 0 updated, 3 unchanged" in output
+    assert snapshot() == first  # not even updated_at moved
+
+
+def test_seed_catalog_when_seeded_row_edited_then_restored_and_admin_flags_kept(db):
+    seed()
+    ToolDefinition.objects.filter(slug="coffee").update(price=99, is_active=False)
+
+    output = seed()
+
+    assert "tools: 0 created, 1 updated, 2 unchanged" in output
+    coffee = ToolDefinition.objects.get(slug="coffee")
+    assert (coffee.price, coffee.is_active) == (10, False)

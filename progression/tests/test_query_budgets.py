@@ -1,0 +1,85 @@
+"""Fixed SQL budgets for the hot endpoints, whatever the length of the user's history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory, bearer_client
+from progression.ledger import verify_ledger
+from progression.models import DailyCheckIn, StateEvent
+from progression.services import ChangeResult, get_rules, lock_state
+from progression.tests.factories import build_checkin_history
+from rewards.models import UserReward
+from rewards.services import unlock_after_change
+
+# Measured, and kept: raise one only with a reason.
+# POST checkins/: user (token auth), SAVEPOINT, state FOR UPDATE, SAVEPOINT, INSERT check-in,
+# RELEASE, UPDATE state, INSERT event, reward eligibility (one query), RELEASE.
+CHECK_IN_QUERIES = 10
+# GET me/: user (token auth), state.
+ME_QUERIES = 2
+# GET checkins/ and GET me/events/: user (token auth), one page (cursor pagination does not count).
+LIST_QUERIES = 2
+
+HISTORY_SIZES = [0, 500]
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user_with_history(request, catalog):
+    """A user whose `request.param` past daily check-ins end yesterday, rewards already settled."""
+    user = UserFactory()
+    days = request.param
+    if days:
+        build_checkin_history(user, days=days, last_day=timezone.now().date() - timedelta(days=1))
+        # Unlock (and auto-claim) what that history earned, through the real hook, so today's
+        # check-in is a plain one, as it would be for a user who had checked in all along.
+        with transaction.atomic():
+            state = lock_state(user)
+            values = state.to_values()
+            unlock_after_change(state=state, result=ChangeResult(before=values, after=values, events=[]))
+        assert UserReward.objects.filter(user=user).count() == 3
+    assert DailyCheckIn.objects.filter(user=user).count() == days
+    assert StateEvent.objects.filter(user=user).count() >= days
+    return user
+
+
+@pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
+def test_check_in_when_any_history_length_then_fixed_query_budget(
+    user_with_history, django_assert_max_num_queries
+):
+    client = bearer_client(user_with_history)
+    with django_assert_max_num_queries(CHECK_IN_QUERIES):
+        response = client.post("/api/v1/checkins/")
+    assert response.status_code == 201, response.content
+    assert verify_ledger(get_rules()).ok
+
+
+@pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
+def test_me_when_any_history_length_then_fixed_query_budget(user_with_history, django_assert_max_num_queries):
+    client = bearer_client(user_with_history)
+    with django_assert_max_num_queries(ME_QUERIES):
+        response = client.get("/api/v1/me/")
+    assert response.status_code == 200
+    assert (
+        response.json()["state"]["total_checkins"]
+        == DailyCheckIn.objects.filter(user=user_with_history).count()
+    )
+
+
+@pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
+@pytest.mark.parametrize("url", ["/api/v1/checkins/", "/api/v1/me/events/"])
+def test_history_lists_when_any_history_length_then_fixed_query_budget(
+    user_with_history, url, django_assert_max_num_queries
+):
+    client = bearer_client(user_with_history)
+    with django_assert_max_num_queries(LIST_QUERIES):
+        response = client.get(url, {"page_size": 50})
+    assert response.status_code == 200
+    rows = StateEvent if "events" in url else DailyCheckIn
+    assert len(response.json()["results"]) == min(50, rows.objects.filter(user=user_with_history).count())

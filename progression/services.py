@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from engagement.db import violates
 from engagement.errors import AlreadyCheckedIn
 from progression import rules
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
@@ -119,17 +120,20 @@ def apply_change(
 def check_in(*, user, today: date | None = None) -> CheckInResult:
     """Today's check-in (UTC day): streak, energy, fatigue, loyalty, level; then unlocks."""
     today = today or timezone.now().date()
-    with transaction.atomic():
-        state = lock_state(user)
-        if state.last_checkin_day is not None and state.last_checkin_day >= today:
-            raise AlreadyCheckedIn()
-        try:
-            with transaction.atomic():
-                checkin = DailyCheckIn.objects.create(user_id=user.pk, day=today)
-        except IntegrityError as exc:  # backstop: the unique (user, day) constraint
+    try:
+        with transaction.atomic():
+            state = lock_state(user)
+            if state.last_checkin_day is not None and state.last_checkin_day >= today:
+                raise AlreadyCheckedIn()
+            checkin = DailyCheckIn.objects.create(user_id=user.pk, day=today)
+            new = rules.check_in(state.to_values(), today, get_rules())
+            change = apply_change(state=state, new=new, kind=EventKind.CHECK_IN, reference=str(checkin.pk))
+    except IntegrityError as exc:
+        # Backstop for a row written around the lock: the whole transaction is rolled back
+        # (no savepoint needed, which saves two round trips on every check-in).
+        if violates(exc, constraint="progression_dailycheckin_one_per_day", table="progression_dailycheckin"):
             raise AlreadyCheckedIn() from exc
-        new = rules.check_in(state.to_values(), today, get_rules())
-        change = apply_change(state=state, new=new, kind=EventKind.CHECK_IN, reference=str(checkin.pk))
+        raise
     return CheckInResult(check_in=checkin, change=change)
 
 

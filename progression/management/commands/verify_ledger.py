@@ -1,32 +1,51 @@
 """manage.py verify_ledger: replay every user's events and compare with the stored state."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from progression.ledger import verify_ledger
 from progression.services import get_rules
 
+MISMATCH = 1
+
 
 class Command(BaseCommand):
     help = (
-        "Replay every user's ledger from the starting state and compare it with the stored "
-        "state and inventory. Exit 0 when all match, 1 with a per-user report otherwise."
+        "Replay every user's ledger (StateEvent rows, oldest first) from the starting state and "
+        "compare the result with the stored state and the inventory held. Read-only. "
+        "Exit status: 0 when every user matches; 1 when any differs, with each such user named "
+        "(email and id) and each difference listed on stderr."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--max-problems",
+            type=int,
+            default=20,
+            help="Differences listed per user (default: %(default)s; 0 lists all).",
+        )
+
+    def handle(self, *args, max_problems, **options):
         report = verify_ledger(get_rules())
         if report.ok:
-            self.stdout.write(f"ledger OK: {report.users} users, {report.events} events verified")
+            if options["verbosity"] > 0:
+                self.stdout.write(
+                    self.style.SUCCESS(f"ledger OK: {report.users} users, {report.events} events verified")
+                )
             return
         emails = dict(
             User.objects.filter(pk__in=[m.user_id for m in report.mismatches]).values_list("pk", "email")
         )
         for mismatch in report.mismatches:
-            self.stderr.write(f"MISMATCH user {emails.get(mismatch.user_id, '?')} ({mismatch.user_id}):")
-            for problem in mismatch.problems:
+            email = emails.get(mismatch.user_id, "(no such user)")
+            self.stderr.write(f"MISMATCH user {email} ({mismatch.user_id}):")
+            shown = mismatch.problems[:max_problems] if max_problems > 0 else mismatch.problems
+            for problem in shown:
                 self.stderr.write(f"  - {problem}")
-        self.stderr.write(
+            if len(shown) < len(mismatch.problems):
+                self.stderr.write(f"  ... and {len(mismatch.problems) - len(shown)} more")
+        raise CommandError(
             f"ledger MISMATCH: {len(report.mismatches)} of {report.users} users differ "
-            f"({report.events} events read)"
+            f"({report.events} events read)",
+            returncode=MISMATCH,
         )
-        raise SystemExit(1)

@@ -1,0 +1,125 @@
+"""The tool catalog in the admin (full CRUD, bulk on/off) and what users hold (read-only)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from accounts.admin import register_user_inline
+from inventory.models import InventoryItem, ToolDefinition
+from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
+from progression.forms import ConstraintErrorsOnFieldsMixin
+
+
+class ToolDefinitionForm(ConstraintErrorsOnFieldsMixin, forms.ModelForm):
+    class Meta:
+        model = ToolDefinition
+        fields = (
+            "slug",
+            "name",
+            "description",
+            "is_active",
+            "price",
+            "energy_delta",
+            "fatigue_delta",
+            "loyalty_delta",
+        )
+
+
+@admin.register(ToolDefinition)
+class ToolDefinitionAdmin(admin.ModelAdmin):
+    form = ToolDefinitionForm
+    list_display = (
+        "slug",
+        "name",
+        "price",
+        "energy_delta",
+        "fatigue_delta",
+        "loyalty_delta",
+        "is_active",
+        "owners",
+        "items_held",
+        "updated_at",
+    )
+    list_display_links = ("slug", "name")
+    list_filter = ("is_active",)
+    search_fields = ("slug", "name", "description")
+    ordering = ("slug",)
+    actions = ("activate", "deactivate")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "description", "is_active")}),
+        (
+            "Price and effects",
+            {
+                "fields": ("price", "energy_delta", "fatigue_delta", "loyalty_delta"),
+                "description": "Price in loyalty points (0 or more); each delta from -100 to 100. "
+                "A loyalty gain is scaled by the user's level multiplier when the tool is used.",
+            },
+        ),
+        ("Timestamps", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        # One query for the list, counts included (no query per row).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(owner_count=Count("items"), held_total=Sum("items__quantity"))
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is the primary key: changing it would create a second tool, not rename this one.
+        return ("created_at", "updated_at", "slug") if obj else ("created_at", "updated_at")
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else {"slug": ("name",)}
+
+    @admin.display(description="owners", ordering="owner_count")
+    def owners(self, tool):
+        if not tool.owner_count:
+            return 0
+        url = reverse("admin:inventory_inventoryitem_changelist")
+        return format_html('<a href="{}?tool={}">{}</a>', url, tool.slug, tool.owner_count)
+
+    @admin.display(description="items held", ordering="held_total")
+    def items_held(self, tool):
+        return tool.held_total or 0
+
+    @admin.action(description="Activate selected tools (on sale again)", permissions=["change"])
+    def activate(self, request, queryset):
+        count = queryset.update(is_active=True, updated_at=timezone.now())
+        self.message_user(request, f"{count} tool(s) activated.", messages.SUCCESS)
+
+    @admin.action(
+        description="Deactivate selected tools (off sale; owners can still use theirs)",
+        permissions=["change"],
+    )
+    def deactivate(self, request, queryset):
+        count = queryset.update(is_active=False, updated_at=timezone.now())
+        self.message_user(request, f"{count} tool(s) deactivated.", messages.SUCCESS)
+
+
+@admin.register(InventoryItem)
+class InventoryItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "tool", "quantity", "updated_at")
+    list_select_related = ("user", "tool")
+    list_filter = ("tool",)
+    search_fields = ("user__email", "tool__slug")
+    ordering = ("user__email", "tool_id")
+    show_full_result_count = False
+
+
+class InventoryItemInline(ReadOnlyInline, admin.TabularInline):
+    model = InventoryItem
+    fields = ("tool", "quantity", "updated_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tool")
+
+
+register_user_inline(InventoryItemInline, position=20)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import jwt
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User, normalize_email
@@ -47,6 +51,27 @@ def register_user(*, email: str, password: str, display_name: str = "") -> User:
 def issue_tokens(user: User) -> dict[str, str]:
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def rotate_refresh(*, refresh: str) -> dict[str, str]:
+    """A new token pair for a refresh token, which is blacklisted: exactly once.
+
+    The row lock on the token's OutstandingToken serializes concurrent replays of one token,
+    so only the first gets a pair; the others then find it blacklisted.
+    """
+    try:
+        jti = jwt.decode(refresh, options={"verify_signature": False}).get("jti")
+    except jwt.PyJWTError as exc:
+        raise InvalidRefreshToken() from exc
+    with transaction.atomic():
+        if isinstance(jti, str):
+            list(OutstandingToken.objects.select_for_update(of=("self",)).filter(jti=jti).order_by())
+        serializer = TokenRefreshSerializer(data={"refresh": refresh})
+        try:
+            serializer.is_valid(raise_exception=True)
+        except (TokenError, AuthenticationFailed) as exc:
+            raise InvalidRefreshToken() from exc
+        return serializer.validated_data
 
 
 def update_profile(*, user: User, display_name: str) -> User:

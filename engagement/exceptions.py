@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, OperationalError
@@ -14,6 +15,8 @@ from rest_framework.response import Response
 from engagement.errors import DomainError
 
 logger = logging.getLogger("engagement.errors")
+
+_PARSER_MODULES = {"rest_framework.parsers"}  # the body parsers DRF runs on request.data
 
 # RFC 9110: every 401 names the scheme to use; DRF's own 401s carry the same value.
 WWW_AUTHENTICATE = 'Bearer realm="api"'
@@ -71,9 +74,19 @@ def _drf_message(exc: drf_exceptions.APIException) -> str:
     return str(detail)
 
 
+def _raised_while_parsing(exc: BaseException) -> bool:
+    """A RecursionError from decoding the request body (JSON nested deeper than Python recurses)."""
+    if not isinstance(exc, RecursionError):
+        return False
+    modules = {frame.f_globals.get("__name__") for frame, _ in traceback.walk_tb(exc.__traceback__)}
+    return bool(modules & _PARSER_MODULES)
+
+
 def exception_handler(exc, context):
     """DRF EXCEPTION_HANDLER: render every exception in the SPEC error shape."""
     headers = {}
+    if _raised_while_parsing(exc):
+        exc = drf_exceptions.ParseError("JSON parse error - the body is nested too deeply.")
     if isinstance(exc, DomainError):
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
             headers["WWW-Authenticate"] = WWW_AUTHENTICATE

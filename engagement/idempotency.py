@@ -3,10 +3,13 @@
 The key row is inserted at the start of the request's transaction and completed with the
 response in that same transaction, so the work and its stored answer commit together or not
 at all. A concurrent duplicate blocks on the key's unique index until the first commits, then
-replays its answer: never a second execution. 400/401/429 and 5xx answers are not stored (the
-transaction rolls back, so the key stays free for a retry). Keys expire after
-IDEMPOTENCY_KEY_TTL: an expired row is replaced lazily on reuse, and
-`manage.py purge_idempotency_keys` deletes them in bulk (run it from cron).
+replays its answer: never a second execution. Refusals of the request itself (400, 401, 403,
+406, 413, 415, 429) and 5xx answers are not stored (the transaction rolls back, so the key
+stays free for a retry); a database failure anywhere in the
+transaction, its commit included, answers 503 so that the client retries with the same key.
+The key's owner is authenticated exactly as the view would (a token the view refuses never
+replays anything). Keys expire after IDEMPOTENCY_KEY_TTL: an expired row is replaced lazily
+on reuse, and `manage.py purge_idempotency_keys` deletes them in bulk (run it from cron).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from django.db import DatabaseError, IntegrityError, OperationalError, transacti
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
 
 from engagement.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from engagement.exceptions import error_body
@@ -40,7 +44,12 @@ IDEMPOTENT_ROUTES = frozenset(
 )
 ANONYMOUS_ROUTES = frozenset({"auth-register"})
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_NOT_STORED = {400, 401, 429}
+# Answers given before the work could start (the request itself was refused): retrying with
+# the same key after fixing the request must execute it, so these are never stored.
+_NOT_STORED = {400, 401, 403, 406, 413, 415, 429}
+# query_canceled (statement_timeout) and lock_not_available (lock_timeout).
+_TIMEOUT_SQLSTATES = {"57014", "55P03"}
+_MAX_SCOPE = IdempotencyKey._meta.get_field("scope").max_length
 
 
 def _error(exc_class) -> JsonResponse:
@@ -51,7 +60,7 @@ def _error(exc_class) -> JsonResponse:
 def fingerprint(request) -> str:
     """sha256 of method, full path and body (JSON bodies compared by meaning, not spacing)."""
     body = request.body
-    with contextlib.suppress(ValueError, UnicodeDecodeError):
+    with contextlib.suppress(ValueError, UnicodeDecodeError, RecursionError):
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.sha256()
     for part in (request.method.encode(), request.get_full_path().encode(), body):
@@ -61,18 +70,37 @@ def fingerprint(request) -> str:
 
 
 def _scope(request, route: str) -> str | None:
+    """The key's owner, or None to let the view answer (401) without touching any key.
+
+    Authenticates exactly as the views do (signature, expiry, active user), so a token that
+    the view would refuse can never replay a stored answer.
+    """
     if route in ANONYMOUS_ROUTES:
-        return f"ip:{BaseThrottle().get_ident(request)}"
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    kind, _, raw = header.partition(" ")
-    if kind != "Bearer" or not raw:
-        return None
-    try:
-        token = AccessToken(raw.strip())
-    except TokenError:
-        return None  # the view answers 401; nothing is stored
-    user_id = token.get(settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id"))
-    return f"user:{user_id}" if user_id else None
+        scope = f"ip:{BaseThrottle().get_ident(request)}"
+        if len(scope) > _MAX_SCOPE:  # whatever a forwarded header holds, the column fits it
+            scope = "ip-sha256:" + hashlib.sha256(scope.encode()).hexdigest()
+        return scope
+    for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        try:
+            result = authenticator().authenticate(request)
+        except (AuthenticationFailed, TokenError):
+            return None  # the view answers 401; nothing is stored
+        if result is not None:
+            return f"user:{result[0].pk}"
+    return None
+
+
+def _timed_out(exc: OperationalError) -> bool:
+    """True when the statement was cancelled by a timeout (not when the database failed)."""
+    return getattr(exc.__cause__, "sqlstate", None) in _TIMEOUT_SQLSTATES
+
+
+def _unavailable() -> JsonResponse:
+    response = JsonResponse(
+        error_body("service_unavailable", "The service is temporarily unavailable; retry."), status=503
+    )
+    response["Retry-After"] = "1"
+    return response
 
 
 def _replay(record: IdempotencyKey) -> HttpResponse:
@@ -101,29 +129,36 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         if not _VALID_KEY.match(key):
             return _error(InvalidIdempotencyKey)
-        scope = _scope(request, route)
+        try:
+            scope = _scope(request, route)
+        except DatabaseError:
+            logger.exception("could not authenticate the owner of an idempotency key")
+            return _unavailable()
         if scope is None:
             return self.get_response(request)
         return self._run(request, scope=scope, key=key, fingerprint=fingerprint(request))
 
     def _run(self, request, *, scope: str, key: str, fingerprint: str):
-        with transaction.atomic():
-            record = self._claim(scope=scope, key=key, fingerprint=fingerprint)
-            if not isinstance(record, IdempotencyKey):
-                return record  # a replay or an error answer
-            response = self.get_response(request)
-            if response.status_code in _NOT_STORED or response.status_code >= 500:
-                transaction.set_rollback(True)  # the key stays free for a retry
-                return response
-            try:
+        try:
+            with transaction.atomic():
+                record = self._claim(scope=scope, key=key, fingerprint=fingerprint)
+                if not isinstance(record, IdempotencyKey):
+                    return record  # a replay or an error answer
+                response = self.get_response(request)
+                if response.status_code in _NOT_STORED or response.status_code >= 500:
+                    transaction.set_rollback(True)  # the key stays free for a retry
+                    return response
                 record.status_code = response.status_code
                 record.response_body = response.content.decode()
                 record.content_type = response.get("Content-Type", "application/json")
                 record.save(update_fields=["status_code", "response_body", "content_type"])
-            except DatabaseError:
-                logger.exception("could not store the idempotent response")
-                transaction.set_rollback(True)
-            return response
+                return response
+        except DatabaseError:
+            # The key, the work and the answer share one transaction: when any of it (the
+            # commit included) fails, none of it is known to have happened, so the client is
+            # told to retry, and its retry with the same key replays or executes exactly once.
+            logger.exception("idempotent request failed in the database")
+            return _unavailable()
 
     def _claim(self, *, scope: str, key: str, fingerprint: str):
         """Insert the key row, or answer from the row a previous request left."""
@@ -135,7 +170,9 @@ class IdempotencyMiddleware:
                     )
             except IntegrityError:
                 pass  # the key exists (the first request may have just committed)
-            except OperationalError:
+            except OperationalError as exc:
+                if not _timed_out(exc):
+                    raise  # the database itself failed: answered 503 by _run
                 # Waited on a first request still running past the statement timeout.
                 return _error(IdempotencyKeyInUse)
             existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()

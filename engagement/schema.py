@@ -23,6 +23,8 @@ UNAUTHORIZED = {
     401: error_response("Missing, invalid or expired token.", "not_authenticated", "token_not_valid")
 }
 THROTTLED = {429: error_response("Too many requests; see Retry-After.", "throttled")}
+# CursorPagination answers 404 to a cursor it did not issue (follow the next/previous links as given).
+INVALID_CURSOR = {404: error_response("The cursor is not valid.", "not_found")}
 
 
 # Operations (path, method) that accept Idempotency-Key; kept beside engagement.idempotency.
@@ -42,8 +44,34 @@ def _error_response(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
 
 
+_HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
+
+
+def _add_common_errors(result) -> None:
+    """Answers any operation can give outside its view: body cap and media type, database down."""
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "413", _error_response("`request_too_large`: the body is over the size cap.")
+                )
+                responses.setdefault(
+                    "415", _error_response("`unsupported_media_type`: send `Content-Type: application/json`.")
+                )
+            responses.setdefault(
+                "503", _error_response("`service_unavailable`: the database is unavailable; see Retry-After.")
+            )
+
+
 def add_idempotency_header(result, generator, request, public):
-    """POSTPROCESSING_HOOK: document Idempotency-Key and its answers on the idempotent POSTs."""
+    """POSTPROCESSING_HOOK: document Idempotency-Key and its answers on the idempotent POSTs.
+
+    Also documents the answers every operation shares (413/415 for bodies, 503).
+    """
+    _add_common_errors(result)
     for path, operations in result.get("paths", {}).items():
         post = operations.get("post")
         if path not in IDEMPOTENT_OPERATIONS or post is None:

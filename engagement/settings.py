@@ -87,6 +87,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool owns connection reuse
+    # The pool checks a connection before handing it out (one empty round trip), so sessions
+    # killed by a database restart or failover never reach a request.
+    _db["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_HEALTH_CHECKS", default=True)
     _db.setdefault("OPTIONS", {}).update(
         {
             "pool": {

@@ -141,6 +141,8 @@ def adjust_state(*, user, note: str, energy: int = 0, fatigue: int = 0, loyalty:
     """An operator's adjustment: exact deltas, clamped, with a required note in the ledger."""
     if not note or not note.strip():
         raise ValueError("An adjustment needs a note.")
+    if not (energy or fatigue or loyalty):
+        raise ValueError("An adjustment needs at least one non-zero delta.")
     with transaction.atomic():
         state = lock_state(user)
         new = rules.apply_exact(

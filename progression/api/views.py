@@ -9,7 +9,7 @@ from rest_framework.viewsets import GenericViewSet
 from accounts import services as account_services
 from accounts.api.serializers import ProfileUpdateInputSerializer
 from engagement.pagination import NewestFirstCursorPagination
-from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
+from engagement.schema import INVALID_CURSOR, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from progression import selectors, services
 from progression.api import serializers as s
 
@@ -62,7 +62,13 @@ class EventListView(APIView):
 
     @extend_schema(
         tags=["me"],
-        responses={200: s.EventSerializer(many=True), **VALIDATION, **UNAUTHORIZED, **THROTTLED},
+        responses={
+            200: s.EventSerializer(many=True),
+            **VALIDATION,
+            **UNAUTHORIZED,
+            **INVALID_CURSOR,
+            **THROTTLED,
+        },
         description="The caller's ledger, newest first, cursor-paginated.",
     )
     def get(self, request):
@@ -80,7 +86,13 @@ class CheckInViewSet(GenericViewSet):
 
     @extend_schema(
         tags=["check-ins"],
-        responses={200: s.CheckInSerializer(many=True), **VALIDATION, **UNAUTHORIZED, **THROTTLED},
+        responses={
+            200: s.CheckInSerializer(many=True),
+            **VALIDATION,
+            **UNAUTHORIZED,
+            **INVALID_CURSOR,
+            **THROTTLED,
+        },
         description="The caller's check-ins, newest first, cursor-paginated.",
     )
     def list(self, request):

@@ -1,0 +1,475 @@
+"""OWASP API Top 10 checks: object-level authorization, mass assignment, resource limits, JWT."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from datetime import timedelta
+
+import jwt
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory, bearer_client
+from inventory.models import InventoryItem
+from progression.ledger import verify_ledger
+from progression.models import DailyCheckIn, UserState
+from progression.services import adjust_state, check_in, get_rules
+from rewards.models import UserReward
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/me/"
+EVENTS = "/api/v1/me/events/"
+CHECKINS = "/api/v1/checkins/"
+INVENTORY = "/api/v1/inventory/"
+REWARDS = "/api/v1/rewards/"
+REGISTER = "/api/v1/auth/register/"
+REFRESH = "/api/v1/auth/token/refresh/"
+BUY_COFFEE = "/api/v1/tools/coffee/buy/"
+PASSWORD = "plum-orbit-castle-71"
+STATE_FIELDS = {
+    "streak": 99,
+    "longest_streak": 99,
+    "energy": 99,
+    "fatigue": 0,
+    "loyalty": 100000,
+    "level": 50,
+    "total_checkins": 99,
+    "inventory_count": 0,
+    "inventory_capacity": 1000,
+    "last_checkin_day": "2000-01-01",
+}
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+def assert_ledger_ok() -> None:
+    report = verify_ledger(get_rules())
+    assert report.ok, report.mismatches
+
+
+def state_of(user) -> dict:
+    state = UserState.objects.get(user=user)
+    return {name: getattr(state, name) for name in STATE_FIELDS}
+
+
+@pytest.fixture
+def alice(catalog):
+    """A user with history of every kind: check-ins, a streak reward, a purchase, an adjustment."""
+    user = UserFactory(email="alice@example.com", display_name="Alice")
+    today = timezone.now().date()
+    for days_ago in (3, 2, 1):
+        check_in(user=user, today=today - timedelta(days=days_ago))
+    adjust_state(user=user, note="alice-secret-note", loyalty=40)
+    client = bearer_client(user)
+    assert client.post(BUY_COFFEE, {"quantity": 2}, format="json").status_code == 201
+    assert client.post(CHECKINS).status_code == 201
+    return user
+
+
+# --- API1 broken object-level authorization ---------------------------------------------
+
+
+def test_no_route_takes_an_object_id_other_than_a_catalog_slug():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    names = {
+        parameter["name"]
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    }
+
+    assert names == {"slug"}
+
+
+def test_another_users_every_read_shows_none_of_alices_data(alice):
+    bob = UserFactory(email="bob@example.com")
+    client = bearer_client(bob)
+    alice_markers = [alice.email, str(alice.pk), "alice-secret-note", "Alice"]
+
+    reads = {path: client.get(path) for path in (ME, EVENTS, CHECKINS, INVENTORY, REWARDS)}
+
+    for path, response in reads.items():
+        assert response.status_code == 200, (path, response.content)
+        text = response.content.decode()
+        for marker in alice_markers:
+            assert marker not in text, (path, marker)
+    assert reads[ME].json()["user"]["email"] == "bob@example.com"
+    assert reads[EVENTS].json()["results"] == []
+    assert reads[CHECKINS].json()["results"] == []
+    assert reads[INVENTORY].json()["items"] == []
+    assert {r["status"] for r in reads[REWARDS].json()} == {"locked"}
+
+
+def test_cursor_from_alices_list_pages_only_the_callers_own_events(alice):
+    for n in range(25):
+        adjust_state(user=alice, note=f"n{n}", loyalty=1)
+    next_link = bearer_client(alice).get(EVENTS).json()["next"]
+    assert next_link
+    bob = UserFactory()
+    adjust_state(user=bob, note="bob's only event", loyalty=1)
+
+    page = bearer_client(bob).get(next_link).json()
+
+    assert {e["reference"] for e in page["results"]} <= {"bob's only event"}
+
+
+def test_another_user_cannot_use_alices_item(alice):
+    bob = UserFactory()
+    bob_before = state_of(bob)
+
+    response = bearer_client(bob).post("/api/v1/inventory/coffee/use/")
+
+    assert_error(response, 409, "not_in_inventory")
+    assert InventoryItem.objects.get(user=alice, tool_id="coffee").quantity == 2
+    assert state_of(bob) == bob_before
+    assert_ledger_ok()
+
+
+def test_another_user_cannot_claim_alices_unlocked_reward(alice):
+    assert UserReward.objects.filter(user=alice, reward_id="streak_3", claimed_at__isnull=True).exists()
+    bob = UserFactory()
+
+    response = bearer_client(bob).post("/api/v1/rewards/streak_3/claim/")
+
+    assert_error(response, 409, "reward_locked")
+    assert UserReward.objects.get(user=alice, reward_id="streak_3").claimed_at is None
+    assert not UserReward.objects.filter(user=bob).exists()
+
+
+def test_patch_me_changes_only_the_caller(alice):
+    bob = UserFactory(display_name="Bob")
+
+    response = bearer_client(bob).patch(ME, {"display_name": "Robert"}, format="json")
+
+    assert response.status_code == 200
+    assert User.objects.get(pk=bob.pk).display_name == "Robert"
+    assert User.objects.get(pk=alice.pk).display_name == "Alice"
+
+
+# --- API3/API6 mass assignment ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"email": "new@example.com"},
+        {"id": "00000000-0000-0000-0000-000000000001"},
+        {"is_staff": True},
+        {"is_superuser": True},
+        {"is_active": False},
+        {"password": "another-password-77"},
+        {"date_joined": "2000-01-01T00:00:00Z"},
+        {"state": {"loyalty": 100000}},
+        {"loyalty": 100000},
+        {"level": 50},
+    ],
+    ids=lambda extra: next(iter(extra)),
+)
+def test_patch_me_with_read_only_or_unknown_field_returns_400_and_changes_nothing(auth_client, user, extra):
+    before = state_of(user)
+
+    response = auth_client.patch(ME, {"display_name": "Kim", **extra}, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == set(extra)
+    fresh = User.objects.get(pk=user.pk)
+    assert (fresh.email, fresh.display_name, fresh.is_staff, fresh.is_active) == (
+        user.email,
+        user.display_name,
+        False,
+        True,
+    )
+    assert state_of(user) == before
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"is_staff": True}, {"is_superuser": True}, {"is_active": False}, {"id": "x"}, {"loyalty": 1000}],
+    ids=lambda extra: next(iter(extra)),
+)
+def test_register_with_privileged_or_state_field_returns_400_and_creates_no_user(api_client, extra):
+    response = api_client.post(
+        REGISTER, {"email": "eve@example.com", "password": PASSWORD, **extra}, format="json"
+    )
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == set(extra)
+    assert not User.objects.filter(email="eve@example.com").exists()
+
+
+@pytest.mark.parametrize("extra", [{"price": 0}, {"loyalty": 1000}, {"tool": "focus"}, {"user": "x"}])
+def test_buy_with_unknown_field_returns_400_and_buys_nothing(auth_client, user, catalog, extra):
+    adjust_state(user=user, note="budget", loyalty=50)
+
+    response = auth_client.post(BUY_COFFEE, {"quantity": 1, **extra}, format="json")
+
+    assert_error(response, 400, "validation_error")
+    assert not InventoryItem.objects.filter(user=user).exists()
+    assert UserState.objects.get(user=user).loyalty == 50
+
+
+@pytest.mark.parametrize(
+    ("path", "setup"),
+    [
+        (CHECKINS, None),
+        ("/api/v1/me/bootstrap/", None),
+        ("/api/v1/inventory/coffee/use/", "coffee"),
+        ("/api/v1/rewards/streak_3/claim/", "streak"),
+    ],
+    ids=["checkin", "bootstrap", "use", "claim"],
+)
+def test_state_fields_in_a_post_body_are_never_applied(auth_client, user, catalog, path, setup):
+    if setup == "coffee":
+        adjust_state(user=user, note="budget", loyalty=10)
+        assert auth_client.post(BUY_COFFEE, {"quantity": 1}, format="json").status_code == 201
+    if setup == "streak":
+        today = timezone.now().date()
+        for days_ago in (3, 2, 1):
+            check_in(user=user, today=today - timedelta(days=days_ago))
+    before = state_of(user)
+
+    response = auth_client.post(path, STATE_FIELDS, format="json")
+
+    assert response.status_code in {200, 201, 400}, response.content
+    after = state_of(user)
+    assert after["loyalty"] < 1000
+    assert after["level"] <= before["level"] + 1
+    assert after["inventory_capacity"] == before["inventory_capacity"]
+    assert str(after["last_checkin_day"]) != "2000-01-01"
+    assert after["streak"] <= before["streak"] + 1
+    assert_ledger_ok()
+
+
+# --- API4 unrestricted resource consumption -------------------------------------------------
+
+
+def test_events_page_size_is_capped_at_100(auth_client, user):
+    for n in range(105):
+        adjust_state(user=user, note=f"n{n}", loyalty=1)
+
+    page = auth_client.get(EVENTS, {"page_size": 100000}).json()
+
+    assert len(page["results"]) == 100
+    assert page["next"]
+
+
+def test_checkins_page_size_is_capped_at_100(auth_client, user):
+    today = timezone.now().date()
+    DailyCheckIn.objects.bulk_create(
+        [DailyCheckIn(user=user, day=today - timedelta(days=n)) for n in range(1, 106)]
+    )
+
+    page = auth_client.get(CHECKINS, {"page_size": 101}).json()
+
+    assert len(page["results"]) == 100
+    assert page["next"]
+
+
+@pytest.mark.parametrize("page_size", ["0", "-5", "abc", "1e9", ""])
+def test_events_invalid_page_size_falls_back_to_the_default_page(auth_client, user, page_size):
+    for n in range(25):
+        adjust_state(user=user, note=f"n{n}", loyalty=1)
+
+    response = auth_client.get(EVENTS, {"page_size": page_size})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 20
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 6, 10**12, "abc", 1.5, True, None, [1], {"n": 1}])
+def test_buy_quantity_outside_1_to_capacity_returns_400_and_buys_nothing(
+    auth_client, user, catalog, quantity
+):
+    adjust_state(user=user, note="budget", loyalty=1000)
+
+    response = auth_client.post(BUY_COFFEE, {"quantity": quantity}, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert "quantity" in error["fields"]
+    assert not InventoryItem.objects.filter(user=user).exists()
+    assert UserState.objects.get(user=user).loyalty == 1000
+
+
+def test_buy_quantity_equal_to_capacity_is_accepted(auth_client, user, catalog):
+    adjust_state(user=user, note="budget", loyalty=1000)
+
+    response = auth_client.post(BUY_COFFEE, {"quantity": 5}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["item"]["quantity"] == 5
+    assert_ledger_ok()
+
+
+@pytest.mark.parametrize("key", [None, "nested"], ids=["no-key", "with-key"])
+@pytest.mark.parametrize("path", [BUY_COFFEE, REGISTER], ids=["buy", "register"])
+def test_json_nested_deeper_than_python_recursion_returns_400_parse_error(auth_client, catalog, path, key):
+    body = "[" * 40000 + "]" * 40000
+    assert len(body) <= settings.MAX_REQUEST_BODY_BYTES
+    extra = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+
+    response = auth_client.post(path, body, content_type="application/json", **extra)
+
+    assert_error(response, 400, "parse_error")
+    assert "Traceback" not in response.content.decode()
+
+
+def test_body_over_the_cap_on_an_idempotent_route_returns_413_and_stores_no_key(auth_client, user, catalog):
+    from engagement.models import IdempotencyKey
+
+    body = json.dumps({"quantity": 1, "pad": "x" * settings.MAX_REQUEST_BODY_BYTES})
+
+    response = auth_client.post(BUY_COFFEE, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="big")
+
+    assert_error(response, 413, "request_too_large")
+    assert not IdempotencyKey.objects.exists()
+
+
+# --- API2 broken authentication: JWT ----------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims(user) -> dict:
+    return dict(AccessToken.for_user(user).payload)
+
+
+def _forged(header: dict, claims: dict, signature: bytes = b"") -> str:
+    return ".".join([_b64(json.dumps(header).encode()), _b64(json.dumps(claims).encode()), _b64(signature)])
+
+
+def _me_with(token: str):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client.get(ME)
+
+
+def test_jwt_algorithm_is_pinned_to_hs256():
+    assert settings.SIMPLE_JWT["ALGORITHM"] == "HS256"
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+@pytest.mark.parametrize("algorithm", ["HS512", "HS384"])
+def test_token_signed_with_the_right_key_but_another_hmac_algorithm_returns_401(user, algorithm):
+    token = jwt.encode(_claims(user), settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=algorithm)
+
+    response = _me_with(token)
+
+    assert response.status_code == 401, response.content
+    assert "user" not in response.json()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"alg": "none", "typ": "JWT"}, {"alg": "None", "typ": "JWT"}, {"alg": "RS256", "typ": "JWT"}],
+    ids=["none", "None", "RS256"],
+)
+def test_unsigned_or_asymmetric_token_returns_401(user, header):
+    response = _me_with(_forged(header, _claims(user), b"" if "none" in header["alg"].lower() else b"sig"))
+
+    assert response.status_code == 401, response.content
+
+
+def test_token_signed_with_another_key_returns_401(user):
+    token = jwt.encode(_claims(user), "not-the-server-key-" + "x" * 40, algorithm="HS256")
+
+    assert _me_with(token).status_code == 401
+
+
+def test_token_whose_claims_were_edited_returns_401(user):
+    other = UserFactory()
+    header, _, signature = str(AccessToken.for_user(user)).split(".")
+    tampered = {**_claims(user), "user_id": str(other.pk)}
+
+    response = _me_with(f"{header}.{_b64(json.dumps(tampered).encode())}.{signature}")
+
+    assert response.status_code == 401
+
+
+def test_expired_access_token_returns_401_token_not_valid(user, time_machine):
+    token = str(AccessToken.for_user(user))
+    time_machine.move_to(timezone.now() + settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(seconds=5))
+
+    response = _me_with(token)
+
+    assert_error(response, 401, "token_not_valid")
+
+
+def test_refresh_token_used_as_access_token_returns_401(user):
+    assert _me_with(str(RefreshToken.for_user(user))).status_code == 401
+
+
+def test_token_of_a_deleted_user_returns_401(user):
+    token = str(AccessToken.for_user(user))
+    User.objects.filter(pk=user.pk).delete()
+
+    assert _me_with(token).status_code == 401
+
+
+def test_token_of_a_deactivated_user_is_refused_on_writes_too(user):
+    client = bearer_client(user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = client.post(CHECKINS)
+
+    assert response.status_code == 401
+    assert not DailyCheckIn.objects.filter(user=user).exists()
+
+
+def test_logout_then_rotation_with_the_blacklisted_refresh_returns_401(user):
+    refresh = str(RefreshToken.for_user(user))
+    client = bearer_client(user)
+    assert client.post("/api/v1/auth/logout/", {"refresh": refresh}, format="json").status_code == 204
+
+    response = APIClient().post(REFRESH, {"refresh": refresh}, format="json")
+
+    assert response.status_code == 401
+    assert "access" not in response.json()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_refresh_token_rotated_concurrently_yields_one_new_pair(user):
+    """Rotation blacklists the old refresh token: a replayed token must not fork the session."""
+    refresh = str(RefreshToken.for_user(user))
+    count = 10
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def rotate() -> None:
+        try:
+            client = APIClient()
+            barrier.wait(timeout=10)
+            statuses.append(client.post(REFRESH, {"refresh": refresh}, format="json").status_code)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=rotate) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    assert sorted(statuses) == [200] + [401] * (count - 1), statuses

@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install run test lint format migrate seed bench bench-scale clean
 
@@ -26,6 +27,13 @@ test: install
 	@url="$$($(BIN)/python scripts/test_database.py)" || exit 1; \
 	echo "make test: database $${url%%@*}@..." | sed 's|@\.\.\.$$||'; \
 	DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmark under gunicorn on BENCH_DATABASE_URL, or a throwaway engagement_bench database; see bench/README.md.
+bench: install
+	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-scale: install
+	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.run --scale 100000 --phases A,B $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,71 @@
+"""Gunicorn settings for production (the Dockerfile) and the benchmark, read from the environment.
+
+    GUNICORN_BIND        address to listen on (default 0.0.0.0:$PORT, PORT default 8000)
+    GUNICORN_WORKERS     worker processes (default: CPU cores + 1, at least 2)
+    GUNICORN_THREADS     threads per worker (default 4; 1 selects the sync worker)
+    GUNICORN_TIMEOUT     seconds a worker may be silent before it is restarted (default 30)
+    GUNICORN_KEEPALIVE   seconds an idle keep-alive connection stays open (default 5)
+    GUNICORN_MAX_REQUESTS  recycle a worker after this many requests, with jitter (default 0: never)
+    GUNICORN_ACCESS_LOG  set to 1/true to write an access log line per request (default off)
+    GUNICORN_LOG_LEVEL   gunicorn's own log level (default info)
+    GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket for gunicornc (default: none)
+
+Every log line goes to stdout, where a container runtime collects it. The application is
+CPU-bound Python in front of a connection pool: a few processes for the cores, a few
+threads each to overlap database round trips. Keep DATABASE_POOL_MAX_SIZE >= threads,
+since each busy thread holds one pooled connection for the length of its request.
+"""
+
+import os
+import sys
+
+from gunicorn.glogging import Logger
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _env_bool(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class StdoutLogger(Logger):
+    """Gunicorn's logger, with "-" meaning stdout for the error log too (gunicorn's is stderr)."""
+
+    def _set_handler(self, log, output, fmt, stream=None):
+        super()._set_handler(log, output, fmt, stream=sys.stdout if output == "-" else stream)
+
+
+_cores = os.cpu_count() or 1
+
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = _env_int("GUNICORN_WORKERS", max(2, _cores + 1))
+threads = _env_int("GUNICORN_THREADS", 4)
+# gthread keeps client connections alive between requests; sync closes each one.
+worker_class = "gthread" if threads > 1 else "sync"
+
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = max_requests // 10
+
+# The heartbeat file lives in memory: a container's overlay filesystem can stall it.
+_SHARED_MEMORY = "/dev/shm"  # noqa: S108 (gunicorn's documented choice in containers)
+if os.path.isdir(_SHARED_MEMORY):
+    worker_tmp_dir = _SHARED_MEMORY
+
+logger_class = StdoutLogger
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+accesslog = "-" if _env_bool("GUNICORN_ACCESS_LOG") else None
+
+# The control socket (gunicornc) is off unless given a path: its default lives in $HOME and
+# would be shared by every gunicorn the same user runs on the host.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+if _control_socket:
+    control_socket = _control_socket
+else:
+    control_socket_disable = True

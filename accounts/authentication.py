@@ -1,9 +1,30 @@
 """Bearer JWT authentication (HS256 pinned in settings); refuses tokens of inactive users."""
 
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt import authentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.settings import api_settings
+
+from engagement.db import fetch_by
 
 
 class JWTAuthentication(authentication.JWTAuthentication):
-    """simplejwt's authentication with one user lookup by primary key per request."""
+    """simplejwt's authentication: one user lookup by primary key per request, pre-built SQL."""
 
     www_authenticate_realm = "api"
+
+    def get_user(self, validated_token):
+        try:
+            user_id = validated_token[api_settings.USER_ID_CLAIM]
+        except KeyError as exc:
+            raise InvalidToken(_("Token contained no recognizable user identification")) from exc
+        try:
+            user = fetch_by(self.user_model, api_settings.USER_ID_FIELD, user_id)
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise AuthenticationFailed(_("User not found"), code="user_not_found") from exc
+        if user is None:
+            raise AuthenticationFailed(_("User not found"), code="user_not_found")
+        if not user.is_active:
+            raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+        return user

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from engagement.db import violates
+from engagement.db import fetch_by, insert_row, update_row, violates
 from engagement.errors import AlreadyCheckedIn
 from progression import rules
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
@@ -26,7 +26,7 @@ from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 AfterChangeHook = Callable[..., list[dict]]
 _after_change_hooks: list[AfterChangeHook] = []
 
-_STATE_COLUMNS = [*rules.STATE_FIELDS, "last_checkin_day", "updated_at"]
+_STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_day", "updated_at")
 
 
 def register_after_change_hook(hook: AfterChangeHook) -> None:
@@ -80,27 +80,31 @@ def lock_state(user) -> UserState:
     Must be called inside transaction.atomic(), before anything else of the user's is
     read or written: this one lock, in this one order, serializes a user's mutations.
     """
-    try:
-        return UserState.objects.select_for_update().get(user_id=user.pk)
-    except UserState.DoesNotExist:
+    state = fetch_by(UserState, "user", user.pk, for_update=True)
+    if state is None:
         ensure_state(user)
-        return UserState.objects.select_for_update().get(user_id=user.pk)
+        state = fetch_by(UserState, "user", user.pk, for_update=True)
+    return state
 
 
 def record_change(*, state: UserState, new: rules.State, kind: str, reference: str = "") -> StateEvent:
     """Write `new` into the locked state row and append its ledger event. Requires the lock."""
     before = state.to_values()
     deltas = before.deltas_to(new)
+    now = timezone.now()
     state.assign(new)
-    state.save(update_fields=_STATE_COLUMNS)
-    return StateEvent.objects.create(
+    state.updated_at = now
+    update_row(state, _STATE_COLUMNS, key="user")
+    event = StateEvent(
         user_id=state.user_id,
         kind=kind,
         reference=reference[:255],
+        created_at=now,
         last_checkin_day=new.last_checkin_day,
         **{name: getattr(new, name) for name in rules.STATE_FIELDS},
         **{f"{name}_delta": value for name, value in deltas.items()},
     )
+    return insert_row(event)
 
 
 def apply_change(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection, transaction
 from django.utils import timezone
 
+from engagement.db import db_value
 from engagement.errors import AlreadyClaimed, InventoryFull, RewardLocked, RewardNotFound
 from inventory.services import add_items
 from progression import rules
@@ -23,15 +24,38 @@ class ClaimResult:
     change: ChangeResult
 
 
-def eligible_rewards(*, user_id, values: rules.State) -> list[RewardDefinition]:
-    """Active rewards whose condition holds and that the user has not unlocked (one query)."""
-    holds = Q()
-    for condition in Condition.values:
-        holds |= Q(condition=condition, threshold__lte=rules.condition_value(values, condition))
-    already = UserReward.objects.filter(user_id=user_id, reward_id=OuterRef("slug"))
-    return list(
-        RewardDefinition.objects.filter(holds, is_active=True).exclude(Exists(already)).order_by("slug")
+@functools.cache
+def _eligible_sql() -> str:
+    """Slugs of active rewards whose condition holds and that the user has not unlocked.
+
+    Built once: the ORM would compile this OR-of-conditions query on every state change.
+    """
+    quote = connection.ops.quote_name
+    reward, unlocked = quote(RewardDefinition._meta.db_table), quote(UserReward._meta.db_table)
+    holds = " OR ".join(["(r.condition = %s AND r.threshold <= %s)"] * len(Condition.values))
+    return (
+        f"SELECT r.slug FROM {reward} r WHERE r.is_active = %s AND ({holds}) "  # noqa: S608 - identifiers from model metadata
+        f"AND NOT EXISTS (SELECT 1 FROM {unlocked} u WHERE u.user_id = %s AND u.reward_id = r.slug) "
+        "ORDER BY r.slug"
     )
+
+
+def eligible_rewards(*, user_id, values: rules.State) -> list[RewardDefinition]:
+    """Active rewards whose condition holds and that the user has not unlocked.
+
+    One indexed query (the unique (user, reward) index answers NOT EXISTS), whatever the
+    number of rewards the user already has; a second only when something unlocks.
+    """
+    params: list = [True]
+    for condition in Condition.values:
+        params += [condition, rules.condition_value(values, condition)]
+    params.append(db_value(UserReward, "user", user_id))
+    with connection.cursor() as cursor:
+        cursor.execute(_eligible_sql(), params)
+        slugs = [row[0] for row in cursor.fetchall()]
+    if not slugs:
+        return []
+    return list(RewardDefinition.objects.filter(slug__in=slugs).order_by("slug"))
 
 
 def _claim_locked(

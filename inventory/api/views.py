@@ -11,7 +11,7 @@ from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_respons
 from inventory import selectors, services
 from inventory.api import serializers as s
 from progression import selectors as progression_selectors
-from progression.api.serializers import StateSerializer
+from progression.api.serializers import state_data
 from progression.api.views import render_change
 
 TOOL_NOT_FOUND = {404: error_response("Unknown or inactive tool.", "tool_not_found")}
@@ -55,7 +55,7 @@ class ToolBuyView(APIView):
         result = services.buy_tool(user=request.user, slug=slug, **data.validated_data)
         body = {
             "item": {"tool": s.ToolSerializer(result.tool).data, "quantity": result.quantity},
-            "state": StateSerializer(result.change.after).data,
+            "state": state_data(result.change.after),
         }
         return Response(body, status=status.HTTP_201_CREATED)
 

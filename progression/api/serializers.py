@@ -6,11 +6,31 @@ from accounts.api.serializers import UserOutputSerializer
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 from progression.rules import STATE_FIELDS
 
+STATE_OUTPUT_FIELDS = (*STATE_FIELDS, "last_checkin_day")
+
+
+def state_data(state) -> dict | None:
+    """StateSerializer's output for a UserState or rules.State, without DRF's field machinery.
+
+    Hot paths render with this; StateSerializer documents the same shape in the schema.
+    """
+    if state is None:
+        return None
+    data = {name: getattr(state, name) for name in STATE_OUTPUT_FIELDS}
+    day = data["last_checkin_day"]
+    data["last_checkin_day"] = day.isoformat() if day is not None else None
+    return data
+
+
+def me_data(user, state) -> dict:
+    """MeSerializer's output (user + state)."""
+    return {"user": UserOutputSerializer(user).data, "state": state_data(state)}
+
 
 class StateSerializer(serializers.ModelSerializer):
     class Meta:
         model = UserState
-        fields = [*STATE_FIELDS, "last_checkin_day"]
+        fields = list(STATE_OUTPUT_FIELDS)
         read_only_fields = fields
 
 

@@ -18,7 +18,7 @@ def render_change(change, **extra) -> dict:
     """The common body of every state-changing response."""
     return {
         **extra,
-        "state": s.StateSerializer(change.after).data,
+        "state": s.state_data(change.after),
         "changes": change.changes,
         "unlocked_rewards": change.unlocked_rewards,
         "leveled_up": change.leveled_up,
@@ -29,7 +29,7 @@ class MeView(APIView):
     @extend_schema(tags=["me"], responses={200: s.MeSerializer, **UNAUTHORIZED, **THROTTLED})
     def get(self, request):
         state = selectors.get_state(request.user)
-        return Response(s.MeSerializer({"user": request.user, "state": state}).data)
+        return Response(s.me_data(request.user, state))
 
     @extend_schema(
         tags=["me"],
@@ -41,7 +41,7 @@ class MeView(APIView):
         data.is_valid(raise_exception=True)
         user = account_services.update_profile(user=request.user, **data.validated_data)
         state = selectors.get_state(user)
-        return Response(s.MeSerializer({"user": user, "state": state}).data)
+        return Response(s.me_data(user, state))
 
 
 class BootstrapView(APIView):
@@ -53,7 +53,7 @@ class BootstrapView(APIView):
     )
     def post(self, request):
         state, created = services.ensure_state(request.user)
-        body = s.MeSerializer({"user": request.user, "state": state}).data
+        body = s.me_data(request.user, state)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory, bearer_client
@@ -17,9 +18,12 @@ from rewards.models import UserReward
 from rewards.services import unlock_after_change
 
 # Measured, and kept: raise one only with a reason.
-# POST checkins/: user (token auth), SAVEPOINT, state FOR UPDATE, SAVEPOINT, INSERT check-in,
-# RELEASE, UPDATE state, INSERT event, reward eligibility (one query), RELEASE.
-CHECK_IN_QUERIES = 10
+# POST checkins/: user (token auth), SAVEPOINT (the service's atomic inside the test's
+# transaction), state FOR UPDATE, INSERT check-in, UPDATE state, INSERT event, reward
+# eligibility (one query), RELEASE.
+CHECK_IN_QUERIES = 8
+# The same without transaction control: the SPEC-level budget of a check-in.
+CHECK_IN_STATEMENTS = 6
 # GET me/: user (token auth), state.
 ME_QUERIES = 2
 # GET checkins/ and GET me/events/: user (token auth), one page (cursor pagination does not count).
@@ -83,3 +87,23 @@ def test_history_lists_when_any_history_length_then_fixed_query_budget(
     assert response.status_code == 200
     rows = StateEvent if "events" in url else DailyCheckIn
     assert len(response.json()["results"]) == min(50, rows.objects.filter(user=user_with_history).count())
+
+
+@pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
+def test_check_in_when_any_history_length_then_at_most_eight_statements_auth_included(user_with_history):
+    """BEGIN, COMMIT and SAVEPOINT/RELEASE are not counted; authentication is."""
+    client = bearer_client(user_with_history)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/api/v1/checkins/")
+    assert response.status_code == 201, response.content
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if not q["sql"]
+        .upper()
+        .startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT"))
+    ]
+    assert len(statements) <= 8, statements
+    assert len(statements) == CHECK_IN_STATEMENTS, statements
+    assert any("accounts_user" in sql for sql in statements)  # authentication is counted
+    assert verify_ledger(get_rules()).ok

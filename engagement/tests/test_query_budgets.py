@@ -1,0 +1,86 @@
+"""SQL budgets for every endpoint through the real stack (authentication included).
+
+Each budget is what the endpoint needs today, measured inside the test's transaction (so a
+service's atomic() shows as SAVEPOINT/RELEASE). Raise one only with a reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory, bearer_client
+from inventory.services import buy_tool
+from progression.services import adjust_state, check_in
+from rewards.services import claim_reward
+
+pytestmark = pytest.mark.django_db
+
+CASES = [
+    # (name, method, path, body, authenticated, expected status, budget)
+    ("tools list", "get", "/api/v1/tools/", None, False, 200, 1),
+    ("tool detail", "get", "/api/v1/tools/coffee/", None, False, 200, 1),
+    ("me", "get", "/api/v1/me/", None, True, 200, 2),
+    ("me patch", "patch", "/api/v1/me/", {"display_name": "Ada"}, True, 200, 3),
+    ("bootstrap", "post", "/api/v1/me/bootstrap/", None, True, 200, 2),
+    ("events", "get", "/api/v1/me/events/", None, True, 200, 2),
+    ("checkins list", "get", "/api/v1/checkins/", None, True, 200, 2),
+    ("check-in", "post", "/api/v1/checkins/", None, True, 201, 8),
+    ("inventory", "get", "/api/v1/inventory/", None, True, 200, 3),
+    ("buy", "post", "/api/v1/tools/coffee/buy/", {"quantity": 1}, True, 201, 10),
+    ("use", "post", "/api/v1/inventory/coffee/use/", None, True, 200, 9),
+    ("rewards", "get", "/api/v1/rewards/", None, True, 200, 4),
+    ("claim", "post", "/api/v1/rewards/streak_3/claim/", None, True, 200, 10),
+]
+
+
+@pytest.fixture
+def player(catalog, time_machine):
+    """A user three days into a streak (streak_3 unlocked), with loyalty and one coffee."""
+    user = UserFactory()
+    time_machine.move_to("2026-03-01T12:00:00Z", tick=False)
+    for day in (1, 2, 3):
+        time_machine.move_to(f"2026-03-0{day}T12:00:00Z", tick=False)
+        check_in(user=user)
+    adjust_state(user=user, note="budget test", loyalty=100)
+    buy_tool(user=user, slug="coffee")
+    time_machine.move_to("2026-03-04T12:00:00Z", tick=False)
+    return user
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body", "auth", "status", "budget"), CASES, ids=[c[0] for c in CASES]
+)
+def test_endpoint_when_called_then_within_its_query_budget(
+    player, django_assert_max_num_queries, name, method, path, body, auth, status, budget
+):
+    client = bearer_client(player) if auth else APIClient()
+    with django_assert_max_num_queries(budget):
+        response = (
+            getattr(client, method)(path, body, format="json") if body else getattr(client, method)(path)
+        )
+    assert response.status_code == status, response.content
+
+
+def test_login_refresh_logout_when_called_then_within_budgets(
+    player, api_client, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(4):
+        login = api_client.post("/api/v1/auth/token/", {"email": player.email, "password": DEFAULT_PASSWORD})
+    assert login.status_code == 200, login.content
+    # Rotation: lock the outstanding token, check the blacklist, blacklist it (get_or_create),
+    # load the user, record the new pair: simplejwt's own statements, on a cold path.
+    with django_assert_max_num_queries(16):
+        refreshed = api_client.post("/api/v1/auth/token/refresh/", {"refresh": login.json()["refresh"]})
+    assert refreshed.status_code == 200, refreshed.content
+    with django_assert_max_num_queries(6):
+        out = bearer_client(player).post("/api/v1/auth/logout/", {"refresh": refreshed.json()["refresh"]})
+    assert out.status_code == 204, out.content
+
+
+def test_register_when_called_then_within_budget(api_client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(9):
+        response = api_client.post(
+            "/api/v1/auth/register/", {"email": "budget@example.com", "password": DEFAULT_PASSWORD}
+        )
+    assert response.status_code == 201, response.content

@@ -22,3 +22,12 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+class EmptyInputSerializer(StrictSerializer):
+    """The body of a POST that takes no input: nothing, or {}; any field is refused."""
+
+
+def require_empty_body(request) -> None:
+    """400 validation_error when a body-less POST gets fields (never silently ignored)."""
+    EmptyInputSerializer(data=request.data).is_valid(raise_exception=True)

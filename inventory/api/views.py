@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from engagement.errors import ToolNotFound
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
+from engagement.serializers import require_empty_body
 from inventory import selectors, services
 from inventory.api import serializers as s
 from progression import selectors as progression_selectors
@@ -87,6 +88,7 @@ class ToolUseView(APIView):
         },
     )
     def post(self, request, slug):
+        require_empty_body(request)
         result = services.use_tool(user=request.user, slug=slug)
         body = render_change(
             result.change, tool=s.ToolSerializer(result.tool).data, remaining=result.remaining

@@ -10,6 +10,7 @@ from accounts import services as account_services
 from accounts.api.serializers import ProfileUpdateInputSerializer
 from engagement.pagination import NewestFirstCursorPagination
 from engagement.schema import INVALID_CURSOR, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
+from engagement.serializers import require_empty_body
 from progression import selectors, services
 from progression.api import serializers as s
 
@@ -52,6 +53,7 @@ class BootstrapView(APIView):
         description="Create the caller's state if it does not exist: 201 when created, 200 after.",
     )
     def post(self, request):
+        require_empty_body(request)
         state, created = services.ensure_state(request.user)
         body = s.me_data(request.user, state)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -111,6 +113,7 @@ class CheckInViewSet(GenericViewSet):
         description="Check in for today (UTC day).",
     )
     def create(self, request):
+        require_empty_body(request)
         result = services.check_in(user=request.user)
         body = render_change(result.change, check_in=s.CheckInSerializer(result.check_in).data)
         return Response(body, status=status.HTTP_201_CREATED)

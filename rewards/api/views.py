@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engagement.schema import THROTTLED, UNAUTHORIZED, error_response
+from engagement.serializers import require_empty_body
 from progression.api.views import render_change
 from progression.rules import condition_value
 from rewards import selectors, services
@@ -36,6 +37,7 @@ class RewardClaimView(APIView):
         },
     )
     def post(self, request, slug):
+        require_empty_body(request)
         result = services.claim_reward(user=request.user, slug=slug)
         reward = result.reward
         status_row = selectors.RewardStatus(

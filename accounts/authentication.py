@@ -14,6 +14,15 @@ class JWTAuthentication(authentication.JWTAuthentication):
 
     www_authenticate_realm = "api"
 
+    def authenticate(self, request):
+        """Authenticate once per request: the Idempotency-Key middleware may already have."""
+        django_request = getattr(request, "_request", request)
+        if hasattr(django_request, "_jwt_authenticated"):
+            return django_request._jwt_authenticated
+        result = super().authenticate(request)
+        django_request._jwt_authenticated = result
+        return result
+
     def get_user(self, validated_token):
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]

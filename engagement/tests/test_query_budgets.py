@@ -7,6 +7,8 @@ service's atomic() shows as SAVEPOINT/RELEASE). Raise one only with a reason.
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory, bearer_client
@@ -81,3 +83,18 @@ def test_register_when_called_then_within_budget(api_client, django_assert_max_n
             "/api/v1/auth/register/", {"email": "budget@example.com", "password": DEFAULT_PASSWORD}
         )
     assert response.status_code == 201, response.content
+
+
+def test_keyed_check_in_when_called_then_authenticates_once_within_budget(player):
+    """Idempotency-Key adds the key's INSERT and its completing UPDATE, and nothing else."""
+    client = bearer_client(player)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/api/v1/checkins/", HTTP_IDEMPOTENCY_KEY="budget-key-1")
+    assert response.status_code == 201, response.content
+    statements = [
+        q["sql"]
+        for q in captured.captured_queries
+        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert sum("accounts_user" in sql for sql in statements) == 1, statements
+    assert len(statements) == 8, statements

@@ -16,8 +16,10 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 install: $(BIN)/.installed
 
-# Serves on SQLite (db.sqlite3) unless DATABASE_URL is set; DEBUG is on unless DJANGO_DEBUG says otherwise.
+# Serves on SQLite (db.sqlite3) unless DATABASE_URL is set (a missing PostgreSQL database is
+# created); DEBUG is on unless DJANGO_DEBUG says otherwise.
 run: install
+	$(BIN)/python scripts/ensure_database.py
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py seed_catalog
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)

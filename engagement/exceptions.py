@@ -125,10 +125,12 @@ def exception_handler(exc, context):
     if isinstance(exc, IntegrityError):
         # A race slipped past a service check and hit a constraint: nothing was written.
         logger.warning("integrity error answered as 409: %s", exc.__class__.__name__)
-        return Response(
+        response = Response(
             error_body("conflict", "The request conflicts with a concurrent change; retry."),
             status=status.HTTP_409_CONFLICT,
         )
+        response.retryable = True  # never stored under an Idempotency-Key
+        return response
     if isinstance(exc, (OperationalError, DatabaseError)):
         logger.exception("database unavailable")
         return Response(

@@ -90,6 +90,18 @@ def _scope(request, route: str) -> str | None:
     return None
 
 
+def _storable(response) -> bool:
+    """Only final answers are kept: 2xx, and 4xx that say something about this request.
+
+    Redirects, refusals before the work (400/401/403/406/413/415/429), 5xx, and 409s a race
+    caused (marked retryable by the exception handler) leave the key free for a retry.
+    """
+    status = response.status_code
+    if getattr(response, "retryable", False):
+        return False
+    return 200 <= status < 300 or (400 <= status < 500 and status not in _NOT_STORED)
+
+
 def _timed_out(exc: OperationalError) -> bool:
     """True when the statement was cancelled by a timeout (not when the database failed)."""
     return getattr(exc.__cause__, "sqlstate", None) in _TIMEOUT_SQLSTATES
@@ -145,7 +157,7 @@ class IdempotencyMiddleware:
                 if not isinstance(record, IdempotencyKey):
                     return record  # a replay or an error answer
                 response = self.get_response(request)
-                if response.status_code in _NOT_STORED or response.status_code >= 500:
+                if not _storable(response):
                     transaction.set_rollback(True)  # the key stays free for a retry
                     return response
                 record.status_code = response.status_code

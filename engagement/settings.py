@@ -47,16 +47,21 @@ MIDDLEWARE = [
     "engagement.middleware.RequestIDMiddleware",
     "engagement.middleware.JSONErrorMiddleware",
     "engagement.middleware.BodySizeLimitMiddleware",
-    "engagement.idempotency.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # After the security and host checks, so a replay gets them too and a redirect never
+    # reaches the key store.
+    "engagement.idempotency.IdempotencyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# A POST to a path without its trailing slash gets a JSON 404, not a redirect that loses the body.
+APPEND_SLASH = False
 
 ROOT_URLCONF = "engagement.urls"
 WSGI_APPLICATION = "engagement.wsgi.application"

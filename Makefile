@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test lint format migrate seed bench bench-scale clean
+.PHONY: install run test lint format bench bench-scale clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ run: install
 # DATABASE_URL if set, else the local PostgreSQL if it answers, else SQLite (PostgreSQL-only tests skipped).
 test: install
 	@url="$$($(BIN)/python scripts/test_database.py)" || exit 1; \
-	echo "make test: database $${url%%@*}@..." | sed 's|@\.\.\.$$||'; \
+	echo "make test: database $$url" | sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#'; \
 	DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
 
 # Benchmark under gunicorn on BENCH_DATABASE_URL, or a throwaway engagement_bench database; see bench/README.md.
@@ -42,8 +42,8 @@ lint: install
 	$(BIN)/ruff format --check .
 
 format: install
-	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 staticfiles .pytest_cache

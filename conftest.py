@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-CI = os.environ.get("CI", "").lower() == "true"
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def _is_postgres() -> bool:

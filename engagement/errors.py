@@ -1,4 +1,4 @@
-"""Typed domain errors: each carries the HTTP status, the SPEC error code and a message."""
+"""Typed domain errors: each carries the HTTP status, the API error code and a message."""
 
 from __future__ import annotations
 

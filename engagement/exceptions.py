@@ -1,4 +1,4 @@
-"""One error shape for every 4xx/5xx: {"error": {"code", "message", "fields?"}} (SPEC section 8)."""
+"""One error shape for every 4xx/5xx: {"error": {"code", "message", "fields?"}}."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def _raised_while_parsing(exc: BaseException) -> bool:
 
 
 def exception_handler(exc, context):
-    """DRF EXCEPTION_HANDLER: render every exception in the SPEC error shape."""
+    """DRF EXCEPTION_HANDLER: render every exception in the API's error shape."""
     headers = {}
     if _raised_while_parsing(exc):
         exc = drf_exceptions.ParseError("JSON parse error - the body is nested too deeply.")

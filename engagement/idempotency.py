@@ -1,4 +1,4 @@
-"""Idempotency-Key for the state-changing POSTs (SPEC section 8, after Stripe and the IETF draft).
+"""Idempotency-Key for the state-changing POSTs (after Stripe and the IETF draft).
 
 The key row is inserted at the start of the request's transaction and completed with the
 response in that same transaction, so the work and its stored answer commit together or not

@@ -81,7 +81,7 @@ class BodySizeLimitMiddleware:
 
 
 class JSONErrorMiddleware:
-    """Give error responses produced outside DRF (Django's 404/500 pages, DEBUG pages) the SPEC shape.
+    """Give error responses produced outside DRF (Django's 404/500 pages, DEBUG pages) the API's error shape.
 
     The admin keeps its own HTML pages; everything else answers in JSON.
     """

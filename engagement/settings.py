@@ -84,7 +84,11 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------
 # SQLite is the embedded default for a first run; PostgreSQL is production.
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {
+    "default": env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    )
+}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, which serializes writers the way
@@ -108,7 +112,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
 del _db
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-ATOMIC_REQUESTS = False  # services own their transactions (STYLE.md)
+ATOMIC_REQUESTS = False  # services own their transactions
 
 # --- Cache --------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -243,7 +247,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Domain rules: every number of SPEC section 3 lives here ------------------
+# --- Domain rules: every number of the rules lives here ------------------
 ENGAGEMENT = {
     "ENERGY_START": 50,
     "ENERGY_MAX": 100,

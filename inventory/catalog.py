@@ -1,4 +1,4 @@
-"""The seeded tool catalog (SPEC section 4)."""
+"""The seeded tool catalog."""
 
 SEEDED_TOOLS = [
     {

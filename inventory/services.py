@@ -45,7 +45,7 @@ def add_items(*, state: UserState, tool_id: str, quantity: int) -> int:
 
 
 def buy_tool(*, user, slug: str, quantity: int = 1) -> PurchaseResult:
-    """Buy `quantity` of an active tool with loyalty (SPEC section 4)."""
+    """Buy `quantity` of an active tool with loyalty."""
     if quantity < 1:  # the API validates this; other callers must not sell negative items
         raise ValueError(f"quantity must be at least 1, not {quantity}")
     tool = ToolDefinition.objects.filter(slug=slug, is_active=True).first()

@@ -1,4 +1,4 @@
-"""The state rules of SPEC section 3 as pure functions over plain values (no ORM, no clock)."""
+"""The state rules as pure functions over plain values (no ORM, no clock)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class CheckInOutOfOrder(ValueError):
 
 
 def check_in(state: State, today: date, rules: Rules) -> State:
-    """The state after a check-in on `today` (SPEC section 3, steps 2-7)."""
+    """The state after a check-in on `today` (README "The rules", steps 1-7)."""
     last = state.last_checkin_day
     gap = None if last is None else (today - last).days
     if gap is not None and gap < 1:

@@ -1,4 +1,4 @@
-"""The seeded rewards (SPEC section 5)."""
+"""The seeded rewards."""
 
 SEEDED_REWARDS = [
     {

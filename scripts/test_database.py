@@ -11,7 +11,7 @@ import sys
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/engagement"
 
 
-def postgres_answers(url: str) -> bool:
+def postgres_answers() -> bool:
     try:
         import psycopg
     except ImportError:
@@ -27,15 +27,15 @@ def postgres_answers(url: str) -> bool:
 
 
 def main() -> int:
-    ci = os.environ.get("CI", "").lower() == "true"
+    ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
     url = os.environ.get("DATABASE_URL")
     if url:
-        if ci and not url.startswith(("postgres://", "postgresql://")):
+        if ci and not url.startswith(("postgres://", "postgresql://", "pgsql://", "postgis://")):
             print("CI=true needs a PostgreSQL DATABASE_URL", file=sys.stderr)
             return 1
         print(url)
         return 0
-    if postgres_answers(LOCAL_POSTGRES):
+    if postgres_answers():
         print(LOCAL_POSTGRES)
         return 0
     if ci:

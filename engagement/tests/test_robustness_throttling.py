@@ -1,4 +1,4 @@
-"""Throttling (SPEC section 8): the rates, the 429 shape, and a client identity that cannot be spoofed."""
+"""Throttling: the rates, the 429 shape, and a client identity that cannot be spoofed."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def proxies(settings):
     return set_num_proxies
 
 
-# --- the rates of SPEC section 8 ----------------------------------------------------
+# --- the documented rates ----------------------------------------------------
 
 
 def test_configured_rates_match_spec_defaults():

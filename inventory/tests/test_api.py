@@ -1,4 +1,4 @@
-"""The tool catalog, buying, using and the inventory through the HTTP API (SPEC sections 3, 4, 8)."""
+"""The tool catalog, buying, using and the inventory through the HTTP API."""
 
 import pytest
 

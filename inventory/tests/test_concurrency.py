@@ -1,4 +1,4 @@
-"""Simultaneous buys and uses by one user on PostgreSQL, with real threads (SPEC section 7)."""
+"""Simultaneous buys and uses by one user on PostgreSQL, with real threads."""
 
 import random
 import threading

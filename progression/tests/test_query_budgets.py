@@ -22,7 +22,7 @@ from rewards.services import unlock_after_change
 # transaction), state FOR UPDATE, INSERT check-in, UPDATE state, INSERT event, reward
 # eligibility (one query), RELEASE.
 CHECK_IN_QUERIES = 8
-# The same without transaction control: the SPEC-level budget of a check-in.
+# The same without transaction control: the documented budget of a check-in (README "Performance").
 CHECK_IN_STATEMENTS = 6
 # GET me/: user (token auth), state.
 ME_QUERIES = 2

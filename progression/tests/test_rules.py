@@ -1,4 +1,4 @@
-"""The state rules of SPEC section 3 as pure functions: tables, edge cases, and properties."""
+"""The state rules as pure functions: tables, edge cases, and properties."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def day(n: int) -> date:
 
 # --- The worked example -------------------------------------------------------
 
-# (day, streak, energy, fatigue, loyalty, level) exactly as in SPEC section 3.
+# (day, streak, energy, fatigue, loyalty, level) exactly as in the worked example of the rules.
 WORKED_EXAMPLE = [
     (1, 1, 70, 10, 5, 1),
     (2, 2, 88, 20, 10, 1),

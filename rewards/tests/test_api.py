@@ -1,4 +1,4 @@
-"""Rewards through the HTTP API over simulated days: unlocking, claiming, auto-claim (SPEC section 5)."""
+"""Rewards through the HTTP API over simulated days: unlocking, claiming, auto-claim."""
 
 from datetime import date, timedelta
 

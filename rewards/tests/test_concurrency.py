@@ -1,4 +1,4 @@
-"""Simultaneous claims of one reward on PostgreSQL, with real threads (SPEC section 7)."""
+"""Simultaneous claims of one reward on PostgreSQL, with real threads."""
 
 from collections import Counter
 from datetime import date, timedelta

@@ -82,6 +82,19 @@ def _holdings() -> Iterator[tuple]:
     )
 
 
+_CAPACITY = rules.STATE_FIELDS.index("inventory_capacity")
+
+
+def _start_of(start: rules.State, events: list[tuple], stored: dict) -> rules.State:
+    """The user's starting state: the configured one, with the inventory capacity the user
+    was created with (the setting may have changed since; the first event records it)."""
+    n = len(rules.STATE_FIELDS)
+    if events:
+        first = events[0]
+        return start.replace(inventory_capacity=first[2 + n + _CAPACITY] - first[2 + _CAPACITY])
+    return start.replace(inventory_capacity=stored["inventory_capacity"])
+
+
 def verify_ledger(rule_set: rules.Rules) -> LedgerReport:
     report = LedgerReport()
     start = rules.initial_state(rule_set)
@@ -117,7 +130,7 @@ def verify_ledger(rule_set: rules.Rules) -> LedgerReport:
             user_events = next_events[1]
             next_events = next(events, None)
         report.events += len(user_events)
-        replayed = replay(start, user_events, problems)
+        replayed = replay(_start_of(start, user_events, stored), user_events, problems)
         for name in _VALUE_FIELDS:
             if getattr(replayed, name) != stored[name]:
                 problems.append(

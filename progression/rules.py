@@ -113,7 +113,9 @@ def check_in(state: State, today: date, rules: Rules) -> State:
     fatigue = state.fatigue
     if gap is not None and gap > 1:
         fatigue = max(0, fatigue - rules.rest_recovery_per_day * (gap - 1))
-    gain = round_half_away(Decimal(rules.checkin_energy_gain) * (100 - fatigue) / 100)
+    gain = round_half_away(
+        Decimal(rules.checkin_energy_gain) * (rules.fatigue_max - fatigue) / rules.fatigue_max
+    )
     loyalty_gain = round_half_away(rules.checkin_loyalty_gain * loyalty_multiplier(state.level, rules))
 
     settled = _settle(

@@ -22,7 +22,8 @@ from progression import rules
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 
 # Hooks run after every recorded change, inside the same transaction, with the lock held.
-# Each takes (state=UserState) and returns a list of unlocked-reward dicts.
+# Each is called as hook(state=<locked UserState>, result=<ChangeResult>) and returns the
+# rewards it unlocked as {slug, title, claimed} dicts.
 AfterChangeHook = Callable[..., list[dict]]
 _after_change_hooks: list[AfterChangeHook] = []
 

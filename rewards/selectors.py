@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from progression import rules
 from progression.selectors import get_state
+from progression.services import get_rules
 from rewards.models import RewardDefinition, UserReward
 
 
@@ -20,7 +21,7 @@ class RewardStatus:
 
 def rewards_for(user) -> list[RewardStatus]:
     state = get_state(user)
-    values = state.to_values() if state else rules.State()
+    values = state.to_values() if state else rules.initial_state(get_rules())
     mine = {ur.reward_id: ur for ur in UserReward.objects.filter(user_id=user.pk)}
     out = []
     for reward in RewardDefinition.objects.filter(is_active=True).select_related("grant_tool"):

@@ -280,3 +280,13 @@ def test_database_unavailable_renders_503_with_retry_after():
     assert response.data["error"]["code"] == "service_unavailable"
     assert response["Retry-After"] == "1"
     assert "10.0.0.5" not in str(response.data)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me/events/", "/api/v1/checkins/"])
+def test_cursor_that_decodes_but_is_not_a_position_returns_404_in_the_error_shape(auth_client, path):
+    import base64
+
+    crafted = base64.b64encode(b"p=abc").decode()
+    response = auth_client.get(path, {"cursor": crafted})
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "not_found"

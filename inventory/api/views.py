@@ -14,6 +14,7 @@ from inventory.api import serializers as s
 from progression import selectors as progression_selectors
 from progression.api.serializers import state_data
 from progression.api.views import render_change
+from progression.services import get_rules
 
 TOOL_NOT_FOUND = {404: error_response("Unknown or inactive tool.", "tool_not_found")}
 
@@ -66,7 +67,7 @@ class InventoryView(APIView):
     def get(self, request):
         items = selectors.inventory_of(request.user)
         state = progression_selectors.get_state(request.user)
-        capacity = state.inventory_capacity if state else 0
+        capacity = state.inventory_capacity if state else get_rules().inventory_capacity
         body = {
             "items": [{"tool": s.ToolSerializer(i.tool).data, "quantity": i.quantity} for i in items],
             "used": sum(i.quantity for i in items),

@@ -178,3 +178,19 @@ def test_verify_ledger_command_when_state_corrupted_then_exits_one(user):
     _history(user)
     UserState.objects.filter(user=user).update(loyalty=999)
     assert _exit_status_of_verify_ledger() == 1
+
+
+def test_verify_ledger_when_capacity_setting_changes_later_then_old_users_still_ok(settings, catalog):
+    """A user keeps the capacity they were created with; replay starts from it."""
+    old = UserFactory()
+    check_in(user=old, today=date(2026, 5, 1))
+    untouched = UserFactory()
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "INVENTORY_CAPACITY": 7}
+
+    new = UserFactory()
+    check_in(user=new, today=date(2026, 5, 1))
+
+    assert UserState.objects.get(user=old).inventory_capacity == 5
+    assert UserState.objects.get(user=untouched).inventory_capacity == 5
+    assert UserState.objects.get(user=new).inventory_capacity == 7
+    assert ledger.verify_ledger(get_rules()).ok

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Sum
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin import register_user_inline
+from engagement.admin import set_active
 from inventory.models import InventoryItem, ToolDefinition
 from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from progression.forms import ConstraintErrorsOnFieldsMixin
@@ -91,16 +91,14 @@ class ToolDefinitionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate selected tools (on sale again)", permissions=["change"])
     def activate(self, request, queryset):
-        count = queryset.update(is_active=True, updated_at=timezone.now())
-        self.message_user(request, f"{count} tool(s) activated.", messages.SUCCESS)
+        set_active(self, request, queryset, active=True, noun="tool")
 
     @admin.action(
         description="Deactivate selected tools (off sale; owners can still use theirs)",
         permissions=["change"],
     )
     def deactivate(self, request, queryset):
-        count = queryset.update(is_active=False, updated_at=timezone.now())
-        self.message_user(request, f"{count} tool(s) deactivated.", messages.SUCCESS)
+        set_active(self, request, queryset, active=False, noun="tool")
 
 
 @admin.register(InventoryItem)

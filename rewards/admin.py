@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Q
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin import register_user_inline
+from engagement.admin import set_active
 from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from progression.forms import ConstraintErrorsOnFieldsMixin
 from rewards.models import RewardDefinition, UserReward
@@ -122,13 +122,11 @@ class RewardDefinitionAdmin(admin.ModelAdmin):
         permissions=["change"],
     )
     def activate(self, request, queryset):
-        count = queryset.update(is_active=True, updated_at=timezone.now())
-        self.message_user(request, f"{count} reward(s) activated.", messages.SUCCESS)
+        set_active(self, request, queryset, active=True, noun="reward")
 
     @admin.action(description="Deactivate selected rewards", permissions=["change"])
     def deactivate(self, request, queryset):
-        count = queryset.update(is_active=False, updated_at=timezone.now())
-        self.message_user(request, f"{count} reward(s) deactivated.", messages.SUCCESS)
+        set_active(self, request, queryset, active=False, noun="reward")
 
 
 class ClaimedFilter(admin.SimpleListFilter):

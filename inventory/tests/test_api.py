@@ -16,6 +16,7 @@ from inventory.tests.helpers import (
     stock,
 )
 from progression.models import EventKind, StateEvent
+from progression.rules import STATE_FIELDS
 from progression.services import adjust_state
 
 pytestmark = pytest.mark.django_db
@@ -48,17 +49,7 @@ REST = {
     "fatigue_delta": -15,
     "loyalty_delta": 0,
 }
-NO_CHANGE = {
-    "streak": 0,
-    "longest_streak": 0,
-    "energy": 0,
-    "fatigue": 0,
-    "loyalty": 0,
-    "level": 0,
-    "total_checkins": 0,
-    "inventory_count": 0,
-    "inventory_capacity": 0,
-}
+NO_CHANGE = dict.fromkeys(STATE_FIELDS, 0)
 
 
 def buy(client, slug, body=None):

@@ -15,23 +15,14 @@ from inventory.tests.helpers import (
     stock,
 )
 from progression.models import EventKind, StateEvent
+from progression.rules import STATE_FIELDS
 from rewards.models import RewardDefinition, UserReward
 from rewards.tests.factories import RewardFactory
 
 pytestmark = pytest.mark.django_db
 
 DAY_1 = date(2031, 1, 6)
-NO_CHANGE = {
-    "streak": 0,
-    "longest_streak": 0,
-    "energy": 0,
-    "fatigue": 0,
-    "loyalty": 0,
-    "level": 0,
-    "total_checkins": 0,
-    "inventory_count": 0,
-    "inventory_capacity": 0,
-}
+NO_CHANGE = dict.fromkeys(STATE_FIELDS, 0)
 
 
 @pytest.fixture

@@ -14,18 +14,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User, normalize_email
 from accounts.signals import user_registered
-from engagement.errors import DomainError, EmailTaken
-
-
-class WeakPassword(DomainError):
-    code = "validation_error"
-    message = "The request is invalid; see fields."
-
-
-class InvalidRefreshToken(DomainError):
-    status_code = 401
-    code = "token_not_valid"
-    message = "The refresh token is invalid, expired or revoked."
+from engagement.errors import EmailTaken, InvalidRefreshToken, WeakPassword
 
 
 def register_user(*, email: str, password: str, display_name: str = "") -> User:

@@ -28,6 +28,25 @@ class Conflict(DomainError):
     message = "The request conflicts with the current state."
 
 
+class WeakPassword(DomainError):
+    """The password fails the validators; `fields.password` lists why."""
+
+    code = "validation_error"
+    message = "The request is invalid; see fields."
+
+
+class InvalidCredentials(DomainError):
+    status_code = 401
+    code = "invalid_credentials"
+    message = "Email or password is incorrect."
+
+
+class InvalidRefreshToken(DomainError):
+    status_code = 401
+    code = "token_not_valid"
+    message = "The refresh token is invalid, expired or revoked."
+
+
 class EmailTaken(Conflict):
     code = "email_taken"
     message = "An account with this email already exists."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 from engagement.serializers import ErrorSerializer
@@ -27,15 +28,20 @@ THROTTLED = {429: error_response("Too many requests; see Retry-After.", "throttl
 INVALID_CURSOR = {404: error_response("The cursor is not valid.", "not_found")}
 
 
-# Operations (path, method) that accept Idempotency-Key; kept beside engagement.idempotency.
-IDEMPOTENT_OPERATIONS = {
-    "/api/v1/auth/register/",
-    "/api/v1/checkins/",
-    "/api/v1/tools/{slug}/buy/",
-    "/api/v1/inventory/{slug}/use/",
-    "/api/v1/rewards/{slug}/claim/",
-    "/api/v1/me/bootstrap/",
-}
+def _idempotent_paths() -> set[str]:
+    """The schema paths of the POSTs engagement.idempotency accepts a key on."""
+    from engagement.idempotency import IDEMPOTENT_ROUTES
+
+    placeholder = "slug-placeholder"
+    paths = set()
+    for name in IDEMPOTENT_ROUTES:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            url = reverse(name, kwargs={"slug": placeholder})
+        paths.add(url.replace(placeholder, "{slug}"))
+    return paths
+
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
@@ -72,9 +78,10 @@ def add_idempotency_header(result, generator, request, public):
     Also documents the answers every operation shares (413/415 for bodies, 503).
     """
     _add_common_errors(result)
+    idempotent = _idempotent_paths()
     for path, operations in result.get("paths", {}).items():
         post = operations.get("post")
-        if path not in IDEMPOTENT_OPERATIONS or post is None:
+        if path not in idempotent or post is None:
             continue
         post.setdefault("parameters", []).append(
             {

@@ -101,6 +101,14 @@ def unlock_after_change(*, state: UserState, result: ChangeResult) -> list[dict]
         rows = UserReward.objects.bulk_create(
             [UserReward(user_id=state.user_id, reward=reward, unlocked_at=now) for reward in fresh]
         )
+        if any(row.pk is None for row in rows):  # databases that cannot return inserted ids
+            by_slug = {
+                row.reward_id: row
+                for row in UserReward.objects.filter(
+                    user_id=state.user_id, reward_id__in=[r.slug for r in fresh]
+                )
+            }
+            rows = [by_slug[reward.slug] for reward in fresh]
         for reward, row in zip(fresh, rows, strict=True):
             unlocked[reward.slug] = {"slug": reward.slug, "title": reward.title, "claimed": False}
             if reward.auto_claim:

@@ -9,15 +9,9 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api import serializers as s
-from engagement.errors import DomainError
+from engagement.errors import InvalidCredentials
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.throttling import AnonRateThrottle, LoginRateThrottle, RegisterRateThrottle
-
-
-class InvalidCredentials(DomainError):
-    status_code = 401
-    code = "invalid_credentials"
-    message = "Email or password is incorrect."
 
 
 class RegisterView(APIView):

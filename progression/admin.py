@@ -87,25 +87,27 @@ class DailyCheckInAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
+# What an operator reads of a ledger event, in the event list and on the user page.
+EVENT_COLUMNS = (
+    "kind",
+    "reference",
+    "energy_delta",
+    "fatigue_delta",
+    "loyalty_delta",
+    "level_delta",
+    "energy",
+    "fatigue",
+    "loyalty",
+    "level",
+    "created_at",
+)
+
+
 @admin.register(StateEvent)
 class StateEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ledger: append-only, so the admin only reads it (newest first)."""
 
-    list_display = (
-        "id",
-        "user",
-        "kind",
-        "reference",
-        "energy_delta",
-        "fatigue_delta",
-        "loyalty_delta",
-        "level_delta",
-        "energy",
-        "fatigue",
-        "loyalty",
-        "level",
-        "created_at",
-    )
+    list_display = ("id", "user", *EVENT_COLUMNS)
     list_select_related = ("user",)
     list_filter = ("kind", "created_at")
     search_fields = ("user__email", "reference")
@@ -141,20 +143,7 @@ class LatestEventsInline(ReadOnlyInline, admin.TabularInline):
     model = StateEvent
     formset = LatestEventsFormSet
     verbose_name_plural = f"latest {LATEST_EVENTS} state events (newest first)"
-    fields = (
-        "id",
-        "kind",
-        "reference",
-        "energy_delta",
-        "fatigue_delta",
-        "loyalty_delta",
-        "level_delta",
-        "energy",
-        "fatigue",
-        "loyalty",
-        "level",
-        "created_at",
-    )
+    fields = ("id", *EVENT_COLUMNS)
     readonly_fields = fields
     show_change_link = True
 

@@ -14,6 +14,9 @@ from engagement.exceptions import error_body
 
 logger = logging.getLogger("engagement.probes")
 _readiness = {"migrations_verified": False}
+# A probe must answer faster than an orchestrator's probe timeout, whatever the pool's own
+# wait for a connection (DATABASE_POOL_TIMEOUT) is.
+READINESS_DB_TIMEOUT = 2.0
 
 
 @never_cache
@@ -35,8 +38,14 @@ def readyz(request):
     """Readiness: the database answers and every migration is applied, else 503."""
     connection = connections[DEFAULT_DB_ALIAS]
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        pool = getattr(connection, "pool", None)
+        if pool is not None:
+            pool.open()
+            with pool.connection(timeout=READINESS_DB_TIMEOUT) as conn:
+                conn.execute("SELECT 1")
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
         if not _readiness["migrations_verified"]:
             if _pending_migrations(connection):
                 return JsonResponse(

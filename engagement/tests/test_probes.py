@@ -32,7 +32,8 @@ def _readyz_in_subprocess(database_url: str) -> dict:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "engagement.settings",
         "DATABASE_URL": database_url,
-        "DATABASE_POOL_TIMEOUT": "2",  # fail fast: nothing listens on that port
+        # The pool's own wait stays at its default (10 s): the probe must not wait for it.
+        "DATABASE_POOL_TIMEOUT": "10",
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "test-secret-key-only-for-the-test-suite-0123456789",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
@@ -45,7 +46,8 @@ def _readyz_in_subprocess(database_url: str) -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        # An orchestrator gives a probe a few seconds: answering 503 inside that is the point.
+        timeout=8,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import io
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.models import IdempotencyKey
+from engagement.testing import run_in_threads
 from inventory.models import InventoryItem
 from progression.ledger import verify_ledger
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
@@ -143,27 +142,12 @@ def test_key_reused_on_a_different_path_returns_422_and_does_nothing(auth_client
 def test_buy_ten_concurrent_duplicates_one_key_execute_once_and_answer_identically(user, catalog):
     give_loyalty(user, 100)
     threads_count = 10
-    barrier = threading.Barrier(threads_count)
     clients = [bearer_client(user) for _ in range(threads_count)]
-    responses: list = [None] * threads_count
-    errors: list[BaseException] = []
 
-    def send(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            responses[index] = post(clients[index], BUY_COFFEE, {"quantity": 1}, key="one-buy")
-        except BaseException as exc:  # reported below; a thread must not swallow failures
-            errors.append(exc)
-        finally:
-            connection.close()
+    responses = run_in_threads(
+        threads_count, lambda i: post(clients[i], BUY_COFFEE, {"quantity": 1}, key="one-buy"), timeout=60
+    )
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not errors, errors
     assert [r.status_code for r in responses] == [201] * threads_count, [r.content for r in responses]
     assert len({r.content for r in responses}) == 1
     assert sum(1 for r in responses if r.get(REPLAYED) == "true") == threads_count - 1

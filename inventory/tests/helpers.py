@@ -1,15 +1,13 @@
-"""Test helpers shared by the inventory and rewards tests: state set-up through services, threads."""
+"""Test helpers shared by the inventory and rewards tests: state set-up through services."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from engagement.testing import run_in_threads  # noqa: F401 - re-exported for these tests
 from inventory.models import InventoryItem, ToolDefinition
 from inventory.services import buy_tool
 from progression import rules
@@ -93,34 +91,6 @@ def assert_ledger_clean() -> None:
     """Every user's stored state equals the replay of its ledger, and items held match."""
     report = verify_ledger(get_rules())
     assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
-
-
-def run_in_threads(count: int, work: Callable[[int], object], *, timeout: float = 30) -> list:
-    """Run work(i) in `count` threads released together by a barrier; return the results.
-
-    Each thread closes its own database connection when done.
-    """
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=timeout)
-            results[index] = work(index)
-        except BaseException as exc:  # surfaced to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=timeout)
-    assert not any(thread.is_alive() for thread in threads), "a thread did not finish"
-    assert not errors, errors
-    return results
 
 
 def error_code(response) -> str | None:

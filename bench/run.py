@@ -34,7 +34,10 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+from bench.cpu import CORES, CPU_GROUPS, CpuMeter
+from bench.processes import stop_process_group
+
 RESULTS_DIR = ROOT / "bench-results"
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/engagement_bench"
 PHASES = {
@@ -45,8 +48,6 @@ PHASES = {
 }
 SCALE_PHASES = ("A", "B")
 LOYALTY_FOR_LOOPS = 100_000
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-CORES = os.cpu_count() or 1
 
 
 def log(message: str = "") -> None:
@@ -109,126 +110,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.profile not in args.phases:
             parser.error("--profile must name one of the phases being run")
     return args
-
-
-# --- Processes and CPU -------------------------------------------------------------------
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name: [state, ppid, ...]."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process."""
-    fields = _stat(pid)
-    return None if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def all_pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def children_of(parent: int) -> list[int]:
-    return [pid for pid in all_pids() if (fields := _stat(pid)) and int(fields[1]) == parent]
-
-
-def machine_busy_seconds() -> float:
-    with open("/proc/stat", encoding="ascii") as fh:
-        values = [int(v) for v in fh.readline().split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / CLOCK_TICKS  # minus idle and iowait
-
-
-CPU_GROUPS = {
-    "app": "app (gunicorn master + workers)",
-    "postgres_bench": "postgres (backends of the bench database)",
-    "postgres_other": "postgres (other: WAL writer, checkpointer, other databases)",
-    "load_generator": "load generator",
-    "rest_of_machine": "rest of the machine",
-}
-
-
-class CpuMeter:
-    """CPU seconds per group of processes between two snapshots of /proc/<pid>/stat."""
-
-    def __init__(self, *, app_pid: int, admin_conninfo: str, dbname: str):
-        self.app_pid = app_pid
-        self.admin_conninfo = admin_conninfo
-        self.dbname = dbname
-
-    def _bench_backends(self) -> set[int]:
-        with psycopg.connect(self.admin_conninfo, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.dbname]
-            ).fetchall()
-        return {row[0] for row in rows}
-
-    def groups(self, loadgen_pid: int) -> dict[str, set[int]]:
-        postgres = {pid for pid in all_pids() if _comm(pid) == "postgres"}
-        bench = self._bench_backends() & postgres
-        return {
-            "app": {self.app_pid, *children_of(self.app_pid)},
-            "postgres_bench": bench,
-            "postgres_other": postgres - bench,
-            "load_generator": {loadgen_pid},
-        }
-
-    def snapshot(self, loadgen_pid: int) -> dict:
-        pids = set().union(*self.groups(loadgen_pid).values())
-        return {
-            "time": time.monotonic(),
-            "machine": machine_busy_seconds(),
-            "pids": {pid: cpu_seconds(pid) for pid in pids},
-        }
-
-    def split(self, before: dict, after: dict, loadgen_pid: int) -> dict:
-        """CPU seconds and cores busy per group; a process that started in between counts from zero."""
-        elapsed = after["time"] - before["time"]
-        result, accounted = {}, 0.0
-
-        def entry(seconds: float) -> dict:
-            return {"cpu_s": round(seconds, 3), "cores": round(seconds / elapsed, 3) if elapsed else 0.0}
-
-        for name, pids in self.groups(loadgen_pid).items():
-            total = 0.0
-            for pid in pids:
-                end = after["pids"].get(pid)
-                if end is not None:
-                    total += max(0.0, end - (before["pids"].get(pid) or 0.0))
-            accounted += total
-            result[name] = entry(total)
-        busy = after["machine"] - before["machine"]
-        result["rest_of_machine"] = entry(max(0.0, busy - accounted))
-        result["machine_busy"] = entry(busy)
-        result["elapsed_s"] = round(elapsed, 3)
-        return result
-
-
-def stop_process_group(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """SIGTERM the process group the child leads (each is started in a session of its own), then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 # --- Database ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import secrets
@@ -30,16 +29,12 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-from psycopg import sql as pgsql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from bench import ROOT
 from bench.cpu import CORES, CPU_GROUPS, CpuMeter
+from bench.database import BenchDatabase, migrate_and_seed, verify_ledger
 from bench.processes import stop_process_group
 
 RESULTS_DIR = ROOT / "bench-results"
-DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/engagement_bench"
 PHASES = {
     "A": ("checkin", "one check-in per user"),
     "B": ("buy_use", "buy + use loop"),
@@ -110,41 +105,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.profile not in args.phases:
             parser.error("--profile must name one of the phases being run")
     return args
-
-
-# --- Database ----------------------------------------------------------------------------
-
-
-class BenchDatabase:
-    """DATABASE_URL's database when given (created if missing, never dropped); otherwise
-    engagement_bench, created fresh for the run and dropped at the end (unless --keep-db)."""
-
-    def __init__(self, url: str | None, *, keep: bool):
-        self.owned = not url
-        self.url = url or DEFAULT_DATABASE
-        self.keep = keep
-        self.conninfo = conninfo_to_dict(self.url)
-        self.dbname = self.conninfo["dbname"]
-        self.admin_conninfo = make_conninfo(self.url, dbname="postgres")
-        self.identifier = pgsql.Identifier(self.dbname).as_string(None)
-
-    def _admin(self, statement: str, params=None):
-        with psycopg.connect(self.admin_conninfo, autocommit=True) as conn:
-            return conn.execute(statement, params).fetchall() if params else conn.execute(statement)
-
-    def exists(self) -> bool:
-        return bool(self._admin("SELECT 1 FROM pg_database WHERE datname = %s", [self.dbname]))
-
-    def __enter__(self) -> BenchDatabase:
-        if self.owned and self.exists():
-            self._admin(f"DROP DATABASE {self.identifier} WITH (FORCE)")
-        if not self.exists():
-            self._admin(f"CREATE DATABASE {self.identifier}")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.owned and not self.keep:
-            self._admin(f"DROP DATABASE IF EXISTS {self.identifier} WITH (FORCE)")
 
 
 # --- Gunicorn ----------------------------------------------------------------------------
@@ -600,18 +560,10 @@ class Bench:
         import django
 
         django.setup()
-        from django.core.management import call_command
         from django.utils import timezone
 
-        from inventory.models import ToolDefinition
-
         warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)  # whitenoise
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("seed_catalog", verbosity=0, stdout=io.StringIO())
-        tool = ToolDefinition.objects.filter(is_active=True).order_by("price", "slug").first()
-        if tool is None:
-            raise RuntimeError("no active tool in the catalog")
-        self.tool = tool.slug
+        self.tool = migrate_and_seed()
         self.today = timezone.now().date()
 
     def release_connection(self) -> None:
@@ -765,18 +717,7 @@ class Bench:
 
     def verify(self) -> None:
         log("verify_ledger ...")
-        proc = subprocess.run(
-            [sys.executable, "manage.py", "verify_ledger"],
-            cwd=ROOT,
-            env={**os.environ, **self.env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        self.results["verify_ledger"] = {
-            "exit_code": proc.returncode,
-            "output": (proc.stdout + proc.stderr)[-5000:],
-        }
+        self.results["verify_ledger"] = verify_ledger({**os.environ, **self.env})
 
     def run(self) -> int:
         args = self.args

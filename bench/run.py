@@ -14,15 +14,12 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 import warnings
 from collections import defaultdict
@@ -33,6 +30,7 @@ from bench import ROOT
 from bench.cpu import CORES, CPU_GROUPS, CpuMeter
 from bench.database import BenchDatabase, migrate_and_seed, verify_ledger
 from bench.processes import stop_process_group
+from bench.server import Gunicorn, app_environment
 
 RESULTS_DIR = ROOT / "bench-results"
 PHASES = {
@@ -105,72 +103,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.profile not in args.phases:
             parser.error("--profile must name one of the phases being run")
     return args
-
-
-# --- Gunicorn ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gunicorn:
-    """The app under gunicorn.conf.py on a free loopback port; stopped (SIGTERM, then SIGKILL) on exit."""
-
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = env
-        self.log_path = log_path
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def __enter__(self) -> Gunicorn:
-        env = {**os.environ, **self.env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
-        with open(self.log_path, "w", encoding="utf-8") as log_file:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "engagement.wsgi:application"],
-                cwd=ROOT,
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            stop_process_group(self.proc)
-            raise
-        return self
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log_path}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{self.base_url}/readyz", timeout=2) as response,  # noqa: S310
-            ):
-                if response.status == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer /readyz within 60 s; see {self.log_path}")
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None:
-            stop_process_group(self.proc)
-
-    def errors(self) -> list[str]:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        markers = ("ERROR", "CRITICAL", "Traceback", "WORKER TIMEOUT")
-        return [line for line in text.splitlines() if any(m in line for m in markers)][:50]
 
 
 # --- Profiling ---------------------------------------------------------------------------
@@ -495,31 +427,6 @@ def compare(old_path: str, new_path: str) -> int:
 # --- The run -----------------------------------------------------------------------------
 
 
-def bench_environment(url: str, args: argparse.Namespace) -> dict[str, str]:
-    """The app's environment: production settings over plain HTTP, throttles out of the way."""
-    unlimited = "1000000/s"
-    return {
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "engagement.settings",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "THROTTLE_USER": unlimited,
-        "THROTTLE_ANON": unlimited,
-        "THROTTLE_LOGIN": unlimited,
-        "THROTTLE_REGISTER": unlimited,
-        "JWT_ACCESS_MINUTES": "240",  # the tokens are minted before the phases
-        "GUNICORN_WORKERS": str(args.workers),
-        "GUNICORN_THREADS": str(args.threads),
-        "GUNICORN_LOG_LEVEL": "warning",
-        # One pooled connection per thread, opened when the worker starts.
-        "DATABASE_POOL_MIN_SIZE": os.environ.get("DATABASE_POOL_MIN_SIZE", str(args.threads)),
-        "DATABASE_POOL_MAX_SIZE": os.environ.get("DATABASE_POOL_MAX_SIZE", str(args.threads)),
-    }
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -529,7 +436,7 @@ class Bench:
         RESULTS_DIR.mkdir(exist_ok=True)
         self.json_path = Path(args.json) if args.json else RESULTS_DIR / f"{stamp}.json"
         self.database = BenchDatabase(os.environ.get("DATABASE_URL"), keep=args.keep_db)
-        self.env = bench_environment(self.database.url, args)
+        self.env = app_environment(self.database.url, workers=args.workers, threads=args.threads)
         self.results: dict = {
             "run_id": self.run_id,
             "started_at": started.isoformat(),

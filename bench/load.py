@@ -1,6 +1,7 @@
-"""The load generator: an asyncio HTTP client (aiohttp) that replays one phase's plan at a fixed concurrency.
+"""Load generation: the phases, the asyncio HTTP client (aiohttp) that plays one, run_load() to drive it.
 
-Run by bench.run as its own process, so its CPU time can be told apart from the app's:
+The client replays one phase's plan at a fixed concurrency. run_load() starts it as its own
+process, so its CPU time can be told apart from the app's:
 
     python -m bench.load PLAN.json RESULT.json
 
@@ -33,14 +34,32 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
+from bench import ROOT
+from bench.processes import stop_process_group
+
+if TYPE_CHECKING:
+    from bench.cpu import CpuMeter
+    from bench.profiling import Profiler
+
 API = "/api/v1/"
+# The phases of a run: the scenario each plays and its title in the report.
+PHASES = {
+    "A": ("checkin", "one check-in per user"),
+    "B": ("buy_use", "buy + use loop"),
+    "C": ("me", "GET me/ loop"),
+    "D": ("mixed", "mixed loop (check-in, me, buy, use, me)"),
+}
 
 # One iteration of the mixed scenario: (endpoint, which user). Its request counts are what
 # bench.ceiling weighs its pgbench scripts by.
@@ -246,6 +265,50 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[1], "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     return 0
+
+
+def run_load(
+    *,
+    phase: str,
+    plan: dict,
+    meter: CpuMeter,
+    profiler: Profiler | None = None,
+) -> dict:
+    """One phase in a separate load-generator process; CPU measured between its go and its DONE."""
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        plan_path, out_path = Path(tmp, "plan.json"), Path(tmp, "result.json")
+        plan_path.write_text(json.dumps(plan), encoding="utf-8")
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "bench.load", str(plan_path), str(out_path)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            said = proc.stdout.readline().strip()
+            if said != "READY":
+                raise RuntimeError(f"the load generator did not start (it said {said!r})")
+            if profiler:
+                profiler.start()
+            before = meter.snapshot(proc.pid)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            said = proc.stdout.readline().strip()
+            after = meter.snapshot(proc.pid)
+            if profiler:
+                profiler.stop()
+            if said != "DONE":
+                raise RuntimeError(f"the load generator failed in phase {phase} (it said {said!r})")
+            cpu = meter.split(before, after, proc.pid)
+            if proc.wait(60) != 0:
+                raise RuntimeError(f"the load generator exited with {proc.returncode}")
+            result = json.loads(out_path.read_text(encoding="utf-8"))
+        finally:
+            stop_process_group(proc)
+    result["cpu"] = cpu
+    return result
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import uuid
 import warnings
 from datetime import UTC, datetime
@@ -27,17 +25,11 @@ from pathlib import Path
 from bench import ROOT
 from bench.cpu import CORES, CPU_GROUPS, CpuMeter
 from bench.database import BenchDatabase, migrate_and_seed, verify_ledger
-from bench.processes import stop_process_group
+from bench.load import PHASES, run_load
 from bench.profiling import Profiler, analyze_profile
 from bench.server import Gunicorn, app_environment
 
 RESULTS_DIR = ROOT / "bench-results"
-PHASES = {
-    "A": ("checkin", "one check-in per user"),
-    "B": ("buy_use", "buy + use loop"),
-    "C": ("me", "GET me/ loop"),
-    "D": ("mixed", "mixed loop (check-in, me, buy, use, me)"),
-}
 SCALE_PHASES = ("A", "B")
 LOYALTY_FOR_LOOPS = 100_000
 
@@ -102,53 +94,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.profile not in args.phases:
             parser.error("--profile must name one of the phases being run")
     return args
-
-
-# --- Load phases -------------------------------------------------------------------------
-
-
-def run_load(
-    *,
-    phase: str,
-    plan: dict,
-    meter: CpuMeter,
-    profiler: Profiler | None = None,
-) -> dict:
-    """One phase in a separate load-generator process; CPU measured between its go and its DONE."""
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        plan_path, out_path = Path(tmp, "plan.json"), Path(tmp, "result.json")
-        plan_path.write_text(json.dumps(plan), encoding="utf-8")
-        proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "bench.load", str(plan_path), str(out_path)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            said = proc.stdout.readline().strip()
-            if said != "READY":
-                raise RuntimeError(f"the load generator did not start (it said {said!r})")
-            if profiler:
-                profiler.start()
-            before = meter.snapshot(proc.pid)
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            said = proc.stdout.readline().strip()
-            after = meter.snapshot(proc.pid)
-            if profiler:
-                profiler.stop()
-            if said != "DONE":
-                raise RuntimeError(f"the load generator failed in phase {phase} (it said {said!r})")
-            cpu = meter.split(before, after, proc.pid)
-            if proc.wait(60) != 0:
-                raise RuntimeError(f"the load generator exited with {proc.returncode}")
-            result = json.loads(out_path.read_text(encoding="utf-8"))
-        finally:
-            stop_process_group(proc)
-    result["cpu"] = cpu
-    return result
 
 
 def phase_totals(result: dict) -> dict:

@@ -1,0 +1,184 @@
+"""The report: the printed summary, the results files (JSON, SQL) and --compare of two results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.cpu import CORES, CPU_GROUPS
+from bench.load import PHASES
+
+
+def log(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def phase_totals(result: dict) -> dict:
+    endpoints = result["endpoints"].values()
+    requests = sum(e["requests"] for e in endpoints)
+    return {
+        "requests": requests,
+        "rps": requests / result["elapsed_s"] if result["elapsed_s"] else 0.0,
+        "errors": sum(e["requests"] - e["ok"] for e in endpoints),
+        "server_errors": sum(
+            n for e in endpoints for status, n in e["statuses"].items() if status.startswith(("5", "exc"))
+        ),
+    }
+
+
+# --- Report ------------------------------------------------------------------------------
+
+
+def format_phase(name: str, result: dict, ceiling: dict | None) -> list[str]:
+    totals = phase_totals(result)
+    lines = [
+        f"Phase {name}: {PHASES[name[0]][1]}: {totals['requests']} requests in {result['elapsed_s']:.1f} s "
+        f"= {totals['rps']:.0f} req/s; non-2xx {totals['errors']}, 5xx {totals['server_errors']}",
+        f"  {'endpoint':28} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}  statuses",
+    ]
+    for label, e in result["endpoints"].items():
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(e["statuses"].items()))
+        lines.append(
+            f"  {label:28} {e['requests']:>8} {e['rps']:>7.0f} {e['p50_ms']:>7.1f} {e['p95_ms']:>7.1f} "
+            f"{e['p99_ms']:>7.1f}  {statuses}"
+        )
+        lines.extend(f"      e.g. {sample}" for sample in e.get("error_samples", []))
+    if result.get("fresh_users_exhausted"):
+        lines.append("  note: the fresh users for check-ins ran out; later iterations skipped the check-in")
+    cpu = result.get("cpu")
+    if cpu:
+        lines.append(
+            f"  CPU, cores busy over {cpu['elapsed_s']:.1f} s "
+            f"(machine: {cpu['machine_busy']['cores']:.2f} of {CORES}):"
+        )
+        for key, label in CPU_GROUPS.items():
+            lines.append(f"    {label:62} {cpu[key]['cores']:5.2f}")
+        if totals["requests"]:
+            per = {key: 1000 * cpu[key]["cpu_s"] / totals["requests"] for key in ("app", "postgres_bench")}
+            lines.append(
+                f"  CPU per request: app {per['app']:.2f} ms, postgres {per['postgres_bench']:.2f} ms"
+            )
+    if ceiling and ceiling.get("requests_per_s"):
+        fraction = totals["rps"] / ceiling["requests_per_s"]
+        lines.append(
+            f"  ceiling, pgbench on the same SQL: {ceiling['requests_per_s']:.0f} req/s "
+            f"({ceiling['tps']:.0f} transactions/s); we reach {fraction:.1%} of it"
+        )
+    if ceiling and ceiling.get("error"):
+        lines.append(
+            f"  ceiling: pgbench reported an error, its number is not to be trusted: {ceiling['error']}"
+        )
+    profile = result.get("profile")
+    if profile:
+        lines.append(f"  profile (py-spy --gil, {profile['samples']} samples; raw stacks: {profile['raw']}):")
+        lines.append("    by layer (innermost frame):")
+        lines.extend(f"      {p['percent']:5.1f}%  {p['name']}" for p in profile["layers"])
+        lines.append("    by request stage (on the stack):")
+        lines.extend(f"      {p['percent']:5.1f}%  {p['name']}" for p in profile["stages"])
+        lines.append("    top functions (own time):")
+        lines.extend(f"      {p['percent']:5.1f}%  {p['name']}" for p in profile["own"][:12])
+    return lines
+
+
+def print_report(results: dict) -> None:
+    config = results["config"]
+    log()
+    log("=" * 100)
+    log(
+        f"{results['run_id']}: {config['workers']} workers x {config['threads']} threads, "
+        f"concurrency {config['concurrency']}, {config['users']} users, {config['cores']} cores, "
+        f"cache {config['cache']}, pool {config['pool']}"
+    )
+    if results.get("round_trips"):
+        log(
+            f"round trips per flow (statements + BEGIN/COMMIT): {results['round_trips']}; "
+            f"SQL: {results['sql_path']}"
+        )
+    for name, result in results["phases"].items():
+        ceilings = results.get("ceiling_scale" if name.endswith("@scale") else "ceiling") or {}
+        log()
+        for line in format_phase(name, result, ceilings.get("phases", {}).get(name[0])):
+            log(line)
+    scale = results.get("scale")
+    if scale:
+        log()
+        log(f"Scale seed: {scale['seed']}")
+        for phase, ratios in scale["p99_ratio"].items():
+            for label, r in ratios.items():
+                log(
+                    f"  p99 {phase} {label}: {r['base_ms']:.1f} ms empty -> "
+                    f"{r['scaled_ms']:.1f} ms at scale (x{r['ratio']:.2f})"
+                )
+    log()
+    verify = results.get("verify_ledger", {})
+    log(f"verify_ledger: exit {verify.get('exit_code')}: {' '.join(verify.get('output', '').split())[:300]}")
+    log(f"5xx responses (or connection errors): {results['server_errors']}")
+    for line in results.get("gunicorn_errors", [])[:10]:
+        log(f"  gunicorn log: {line}")
+    log(f"results: {results['json_path']}")
+
+
+def compare(old_path: str, new_path: str) -> int:
+    old = json.loads(Path(old_path).read_text(encoding="utf-8"))
+    new = json.loads(Path(new_path).read_text(encoding="utf-8"))
+
+    def change(a: float, b: float) -> str:
+        return f"{(b - a) / a:+.1%}" if a else "n/a"
+
+    def config(r: dict) -> str:
+        c = r["config"]
+        return f"{c['workers']}x{c['threads']}, concurrency {c['concurrency']}, {c['users']} users"
+
+    log(f"old: {old_path} ({old['run_id']}; {config(old)})")
+    log(f"new: {new_path} ({new['run_id']}; {config(new)})")
+    log(
+        f"{'phase / endpoint':40} {'req/s old':>9} {'new':>7} {'change':>8}   "
+        f"{'p99 old':>8} {'new':>8} {'change':>8}"
+    )
+    for phase, n in new["phases"].items():
+        o = old["phases"].get(phase)
+        if not o:
+            continue
+        ot, nt = phase_totals(o), phase_totals(n)
+        log(
+            f"{phase + ' (all endpoints)':40} {ot['rps']:>9.0f} {nt['rps']:>7.0f} "
+            f"{change(ot['rps'], nt['rps']):>8}"
+        )
+        for label, e in n["endpoints"].items():
+            b = o["endpoints"].get(label)
+            if b:
+                log(
+                    f"  {label:38} {b['rps']:>9.0f} {e['rps']:>7.0f} {change(b['rps'], e['rps']):>8}   "
+                    f"{b['p99_ms']:>8.1f} {e['p99_ms']:>8.1f} {change(b['p99_ms'], e['p99_ms']):>8}"
+                )
+        if o.get("cpu") and n.get("cpu") and ot["requests"] and nt["requests"]:
+            a = 1000 * o["cpu"]["app"]["cpu_s"] / ot["requests"]
+            b = 1000 * n["cpu"]["app"]["cpu_s"] / nt["requests"]
+            log(f"  {'app CPU ms per request':38} {a:>9.2f} {b:>7.2f} {change(a, b):>8}")
+    for key in ("ceiling", "ceiling_scale"):
+        for phase, c in (new.get(key) or {}).get("phases", {}).items():
+            oc = (old.get(key) or {}).get("phases", {}).get(phase)
+            if oc:
+                log(f"{key} {phase}: {oc['requests_per_s']:.0f} -> {c['requests_per_s']:.0f} req/s")
+    for name, label in (("old", old), ("new", new)):
+        log(
+            f"verify_ledger {name}: exit {label.get('verify_ledger', {}).get('exit_code')}; "
+            f"5xx {label.get('server_errors')}"
+        )
+    return 0
+
+
+def write_results(path: Path, results: dict) -> None:
+    path.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+
+
+def write_sql(
+    path: Path, sql: dict[str, list[str]], round_trips: dict[str, int], scripts: dict[str, str]
+) -> None:
+    """The statements each flow sent, then the pgbench script made of them, ready for pgbench -f."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for name, lines in sql.items():
+            fh.write(f"==== {name}: {round_trips[name]} round trips\n")
+            fh.write("\n".join(lines) + "\n\n")
+        for name, script in scripts.items():
+            fh.write(f"==== pgbench script for {name}\n{script}\n")

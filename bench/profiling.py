@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import signal
@@ -10,7 +11,9 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from bench.processes import stop_process_group
 
@@ -61,30 +64,73 @@ PROFILE_LAYERS = [
     ("Django request handling and middleware", ("django/", "whitenoise/")),
     ("app code", ("engagement/", "accounts/", "progression/", "inventory/", "rewards/")),
 ]
-# Stages of a request: samples with the function anywhere on the stack.
-PROFILE_STAGES = [
-    ("JWT authentication (incl. its user query)", "JWTAuthentication.authenticate"),
-    ("throttle check", "APIView.check_throttles"),
-    ("the service call (transaction)", "services.py"),
-    ("  lock_state (SELECT ... FOR UPDATE)", "lock_state ("),
-    ("  record_change (UPDATE state, INSERT event)", "record_change ("),
-    ("  reward unlocking hook", "unlock_after_change ("),
-    ("  commit", "Atomic.__exit__"),
-    ("response: serializers + JSON rendering", "Response.rendered_content"),
-    ("all SQL execution (CursorWrapper.execute*)", "CursorWrapper._execute ("),
-    ("gunicorn outside the WSGI app", None),
-]
 
 
-def _frame_name(frame: str) -> tuple[str, str]:
-    """py-spy's raw frame 'function (path/file.py:line)' -> (function, path/file.py)."""
+@dataclass(frozen=True)
+class Code:
+    """Where py-spy shows a function: the qualified name, file and lines of its code object.
+
+    A module stands for every function in its file (no qualname, no lines).
+    """
+
+    filename: str
+    qualname: str | None = None
+    lines: range | None = None
+
+    @classmethod
+    def of(cls, target: object) -> Code:
+        if isinstance(target, ModuleType) and target.__file__:
+            return cls(filename=target.__file__)
+        if isinstance(target, property):
+            target = target.fget
+        # Decorators that keep __wrapped__ (functools.wraps, transaction.atomic) hide the frame py-spy sees.
+        function = inspect.unwrap(getattr(target, "__func__", target))
+        code = getattr(function, "__code__", None)
+        if code is None:
+            raise TypeError(f"a profile stage needs a function or a module, not {target!r}")
+        last = max((line for *_, line in code.co_lines() if line is not None), default=code.co_firstlineno)
+        return cls(code.co_filename, code.co_qualname, range(code.co_firstlineno, last + 1))
+
+    def matches(self, function: str, path: str, line: int | None) -> bool:
+        # py-spy shortens a file to its path below the sys.path entry it was imported from.
+        return (
+            self.qualname in (None, function)
+            and (self.filename == path or self.filename.endswith("/" + path))
+            and (self.lines is None or line is None or line in self.lines)
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of a request: the samples with any of `on_stack` on the stack and none of `unless`."""
+
+    name: str
+    on_stack: tuple[Code, ...]
+    unless: tuple[Code, ...] = ()
+
+    @classmethod
+    def of(cls, name: str, *targets: object, unless: tuple[object, ...] = ()) -> Stage:
+        """From function objects (or modules, for every function in them), not names that can go stale."""
+        if not targets:
+            raise ValueError(f"profile stage {name!r} names no function")
+        return cls(name, tuple(map(Code.of, targets)), tuple(map(Code.of, unless)))
+
+
+def _frame(frame: str) -> tuple[str, str, int | None]:
+    """py-spy's raw frame 'function (path/file.py:line)' -> (function, path/file.py, line)."""
     function, _, rest = frame.partition(" (")
-    return function, rest.rsplit(":", 1)[0].rstrip(")")
+    path, _, line = rest.rstrip(")").rpartition(":")
+    if not path:
+        path, line = line, ""
+    return function, path, int(line) if line.isdigit() else None
 
 
-def analyze_profile(raw_path: Path, limit: int = 20) -> dict:
+def analyze_profile(raw_path: Path, stages: list[Stage], limit: int = 20) -> dict:
     """Own-time top functions, the split by layer and by request stage, from py-spy's raw output."""
-    own, layers, stages, total = defaultdict(int), defaultdict(int), defaultdict(int), 0
+    own, layers, total = defaultdict(int), defaultdict(int), 0
+    stage_samples = [0] * len(stages)
+    codes = {code for stage in stages for code in (*stage.on_stack, *stage.unless)}
+    found: dict[str, frozenset[Code]] = {}  # a few thousand distinct frames in hundreds of thousands
     with open(raw_path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             stack, _, count = line.rstrip("\n").rpartition(" ")
@@ -95,17 +141,18 @@ def analyze_profile(raw_path: Path, limit: int = 20) -> dict:
                 continue
             n = int(count)
             total += n
-            function, path = _frame_name(frames[-1])
+            function, path, _ = _frame(frames[-1])
             own[f"{function} ({path})"] += n
             layer = next((name for name, roots in PROFILE_LAYERS if any(r in path for r in roots)), "other")
             layers[layer] += n
-            joined = ";".join(frames)
-            for name, marker in PROFILE_STAGES:
-                if marker is None:
-                    if "ThreadWorker.handle" in joined and "WSGIHandler.__call__" not in joined:
-                        stages[name] += n
-                elif marker in joined:
-                    stages[name] += n
+            present: set[Code] = set()
+            for frame in frames:
+                if frame not in found:
+                    found[frame] = frozenset(c for c in codes if c.matches(*_frame(frame)))
+                present |= found[frame]
+            for i, stage in enumerate(stages):
+                if not present.isdisjoint(stage.on_stack) and present.isdisjoint(stage.unless):
+                    stage_samples[i] += n
 
     def ranked(counts: dict, top: int | None = None) -> list[dict]:
         items = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
@@ -120,10 +167,10 @@ def analyze_profile(raw_path: Path, limit: int = 20) -> dict:
         "layers": ranked(layers),
         "stages": [
             {
-                "name": name,
-                "samples": stages[name],
-                "percent": round(100 * stages[name] / total, 1) if total else 0,
+                "name": stage.name,
+                "samples": samples,
+                "percent": round(100 * samples / total, 1) if total else 0,
             }
-            for name, _ in PROFILE_STAGES
+            for stage, samples in zip(stages, stage_samples, strict=True)
         ],
     }

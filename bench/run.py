@@ -1,4 +1,4 @@
-"""The benchmark orchestrator: database, ceiling, gunicorn, users, load phases, verification, report.
+"""The benchmark orchestrator and its command line: the steps of a run, in order, over the modules beside it.
 
     python -m bench.run [--workers N] [--threads N] [--concurrency N] [--users N]
                         [--duration S] [--phases A,B,C,D] [--scale USERS] [--json PATH]
@@ -28,6 +28,7 @@ from bench.load import PHASES, run_load
 from bench.profiling import Profiler, analyze_profile
 from bench.report import compare, log, phase_totals, print_report, write_results, write_sql
 from bench.server import Gunicorn, app_environment
+from bench.stages import request_stages
 
 RESULTS_DIR = ROOT / "bench-results"
 SCALE_PHASES = ("A", "B")
@@ -96,6 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Bench:
+    """One run: database, ceiling, users, gunicorn, load phases, verification, report."""
+
     def __init__(self, args: argparse.Namespace):
         self.args = args
         started = datetime.now(UTC)
@@ -129,17 +132,18 @@ class Bench:
         }
         self.loop_users = None
 
-    # Django is set up only once the bench database and its environment exist.
-    def setup_django(self) -> None:
+    def start_django(self) -> None:
+        """Django on the bench environment (settings read it at import), and the profile's stages."""
         os.environ.update(self.env)
         import django
 
         django.setup()
         from django.utils import timezone
 
-        warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)  # whitenoise
-        self.tool = migrate_and_seed()
         self.today = timezone.now().date()
+        warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)  # whitenoise
+        # Before the database is touched, so a stage the app renamed fails the run in its first second.
+        self.stages = request_stages()
 
     def release_connection(self) -> None:
         from django.db import connection
@@ -207,7 +211,10 @@ class Bench:
         }
         result = run_load(phase=phase, plan=plan, meter=meter, profiler=profiler)
         if profiler and profiler.out_path.exists():
-            result["profile"] = {"raw": str(profiler.out_path), **analyze_profile(profiler.out_path)}
+            result["profile"] = {
+                "raw": str(profiler.out_path),
+                **analyze_profile(profiler.out_path, self.stages),
+            }
         return result
 
     def run_phases(self, app: Gunicorn, meter: CpuMeter, *, suffix: str, checkin_users, loop_users) -> None:
@@ -298,9 +305,10 @@ class Bench:
             log("pgbench not found (it ships with the PostgreSQL server packages): no ceiling this run")
             args.no_ceiling = True
             self.results["config"]["ceiling_duration_s"] = None
+        self.start_django()
         with self.database:
             try:
-                self.setup_django()
+                self.tool = migrate_and_seed()
                 if not args.no_ceiling:
                     self.capture()
                     log(

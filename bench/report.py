@@ -26,9 +26,6 @@ def phase_totals(result: dict) -> dict:
     }
 
 
-# --- Report ------------------------------------------------------------------------------
-
-
 def format_phase(name: str, result: dict, ceiling: dict | None) -> list[str]:
     totals = phase_totals(result)
     lines = [

@@ -1,41 +1,26 @@
-"""Users in the admin: email login, profile, permissions; other apps add their read-only panels.
+"""Users in the admin: email login, profile, permissions, and the user page's panels and actions.
 
-Dependencies point one way (accounts <- progression <- inventory, rewards), so this module
-imports none of those apps: each adds its inline (state, inventory, rewards, latest events)
-and its actions (adjust state) to the user page with register_user_inline() and
-register_user_action() from its own admin.py.
+The user page is where an operator sees everything of one user, so it lists the read-only
+panels (state, inventory, rewards, latest events) and the actions (adjust state) that the
+other apps' admin modules define: the one place the admin composes the apps.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import User, normalize_email
-from accounts.signals import user_registered
-
-_user_inlines: list[tuple[int, type[InlineModelAdmin]]] = []
-
-
-def register_user_inline(inline: type[InlineModelAdmin], *, position: int) -> None:
-    """Show `inline` on every user's change page, ordered by `position`; idempotent."""
-    if all(registered is not inline for _, registered in _user_inlines):
-        _user_inlines.append((position, inline))
-        _user_inlines.sort(key=lambda pair: pair[0])
-
-
-def register_user_action(action: Callable) -> None:
-    """Offer `action` on the user list. It may name the permissions it needs in `required_perms`."""
-    if action not in UserAdmin.actions:
-        UserAdmin.actions.append(action)
+from inventory.admin import InventoryItemInline
+from progression.admin import LatestEventsInline, UserStateInline, adjust_state
+from progression.services import ensure_state
+from rewards.admin import UserRewardInline
 
 
 def _clean_unique_email(form: forms.ModelForm) -> str:
@@ -90,19 +75,16 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ("email", "display_name")
     ordering = ("email",)
     show_full_result_count = False
-    actions: list[Callable] = []  # filled by register_user_action()
+    inlines = (UserStateInline, InventoryItemInline, UserRewardInline, LatestEventsInline)
+    actions = (adjust_state,)
 
     def get_inlines(self, request, obj):
         # The panels show what the services wrote; the add page has nothing to show yet.
-        return [] if obj is None else [inline for _, inline in _user_inlines]
+        return [] if obj is None else super().get_inlines(request, obj)
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        return {
-            name: entry
-            for name, entry in actions.items()
-            if request.user.has_perms(getattr(entry[0], "required_perms", ()))
-        }
+    def has_adjust_state_permission(self, request) -> bool:
+        """Who may run "adjust state" (Django's admin-action permission protocol)."""
+        return request.user.has_perm("progression.change_userstate")
 
     def get_search_results(self, request, queryset, search_term):
         # verify_ledger and the logs name users by id: a search for one finds that user.
@@ -116,6 +98,5 @@ class UserAdmin(BaseUserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:
-            # As registration does: the other apps create what a new user starts with (its state),
-            # inside the add view's transaction.
-            user_registered.send(sender=User, user=obj)
+            # As registration does: the user starts with a state, in the add view's transaction.
+            ensure_state(obj)

@@ -13,12 +13,12 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User, normalize_email
-from accounts.signals import user_registered
 from engagement.errors import EmailTaken, InvalidRefreshToken, WeakPassword
+from progression.services import ensure_state
 
 
 def register_user(*, email: str, password: str, display_name: str = "") -> User:
-    """Create the user and (through user_registered) its progression state in one transaction."""
+    """Create the user and its progression state (progression.services) in one transaction."""
     email = normalize_email(email)
     candidate = User(email=email, display_name=display_name)
     try:
@@ -30,7 +30,7 @@ def register_user(*, email: str, password: str, display_name: str = "") -> User:
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password, display_name=display_name)
-            user_registered.send(sender=User, user=user)
+            ensure_state(user)
     except IntegrityError as exc:
         # Two registrations raced past the exists() check; the unique index decided.
         raise EmailTaken() from exc

@@ -1,19 +1,52 @@
-"""Typed domain errors: each carries the HTTP status, the API error code and a message."""
+"""Every error code of the API, spelled once: typed errors with an HTTP status, a code and a message.
+
+Services raise the domain errors; the middleware, probes and Django's error views answer with
+the protocol ones (engagement.exceptions.json_error); errors that DRF or simplejwt raise
+themselves keep the code those libraries give, and are listed here (DRF_CODES) so that the
+schema and the README name them from one place.
+"""
 
 from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base of every error a service raises on purpose; rendered by engagement.exceptions."""
+    """Base of every error the project answers on purpose; rendered by engagement.exceptions."""
 
     status_code = 400
     code = "bad_request"
     message = "The request could not be processed."
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, message: str | None = None, *, fields: dict | None = None):
         self.message = message or self.message
         self.fields = fields
         super().__init__(self.message)
+
+
+# --- Protocol errors (any endpoint) -------------------------------------------------------
+
+
+class BadRequest(DomainError):
+    code = "bad_request"
+    message = "Bad request."
+
+
+class ValidationFailed(DomainError):
+    """The input fails validation; `fields` says which field and why."""
+
+    code = "validation_error"
+    message = "The request is invalid; see fields."
+
+
+class PermissionDenied(DomainError):
+    status_code = 403
+    code = "permission_denied"
+    message = "You do not have permission to do this."
+
+
+class CsrfFailed(PermissionDenied):
+    code = "csrf_failed"
+    message = "CSRF verification failed."
 
 
 class NotFound(DomainError):
@@ -22,17 +55,81 @@ class NotFound(DomainError):
     message = "Not found."
 
 
+class MethodNotAllowed(DomainError):
+    status_code = 405
+    code = "method_not_allowed"
+    message = "Method not allowed."
+
+
+class RequestTooLarge(DomainError):
+    status_code = 413
+    code = "request_too_large"
+    message = "The request body is too large."
+
+
 class Conflict(DomainError):
     status_code = 409
     code = "conflict"
     message = "The request conflicts with the current state."
 
 
-class WeakPassword(DomainError):
-    """The password fails the validators; `fields.password` lists why."""
+class ConcurrentChange(Conflict):
+    """A race slipped past a service check and hit a database constraint; nothing was written."""
 
-    code = "validation_error"
-    message = "The request is invalid; see fields."
+    message = "The request conflicts with a concurrent change; retry."
+
+
+class InternalError(DomainError):
+    status_code = 500
+    code = "internal_error"
+    message = "An unexpected error occurred."
+
+
+class ServiceUnavailable(DomainError):
+    status_code = 503
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable; retry."
+    retry_after = 1
+
+
+class DatabaseUnavailable(DomainError):
+    """/readyz: the database does not answer."""
+
+    status_code = 503
+    code = "database_unavailable"
+    message = "The database is unreachable."
+
+
+class MigrationsPending(DomainError):
+    """/readyz: the schema is behind the code."""
+
+    status_code = 503
+    code = "migrations_pending"
+    message = "Database migrations are not applied."
+
+
+# Codes DRF and simplejwt give their own exceptions (the handler keeps them as they are).
+PARSE_ERROR = "parse_error"
+NOT_AUTHENTICATED = "not_authenticated"
+AUTHENTICATION_FAILED = "authentication_failed"
+TOKEN_NOT_VALID = "token_not_valid"
+UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+THROTTLED = "throttled"
+DRF_CODES = (
+    PARSE_ERROR,
+    NOT_AUTHENTICATED,
+    AUTHENTICATION_FAILED,
+    TOKEN_NOT_VALID,
+    UNSUPPORTED_MEDIA_TYPE,
+    THROTTLED,
+)
+
+
+# --- Accounts -----------------------------------------------------------------------------
+
+
+class WeakPassword(ValidationFailed):
+    """The password fails the validators; `fields.password` lists why."""
 
 
 class InvalidCredentials(DomainError):
@@ -43,7 +140,7 @@ class InvalidCredentials(DomainError):
 
 class InvalidRefreshToken(DomainError):
     status_code = 401
-    code = "token_not_valid"
+    code = TOKEN_NOT_VALID
     message = "The refresh token is invalid, expired or revoked."
 
 
@@ -52,9 +149,15 @@ class EmailTaken(Conflict):
     message = "An account with this email already exists."
 
 
+# --- Progression ----------------------------------------------------------------------------
+
+
 class AlreadyCheckedIn(Conflict):
     code = "already_checked_in"
     message = "You have already checked in today."
+
+
+# --- Inventory ------------------------------------------------------------------------------
 
 
 class ToolNotFound(NotFound):
@@ -77,6 +180,9 @@ class NotInInventory(Conflict):
     message = "You do not own this tool."
 
 
+# --- Rewards --------------------------------------------------------------------------------
+
+
 class RewardNotFound(NotFound):
     code = "reward_not_found"
     message = "No such reward."
@@ -90,6 +196,9 @@ class RewardLocked(Conflict):
 class AlreadyClaimed(Conflict):
     code = "already_claimed"
     message = "This reward has already been claimed."
+
+
+# --- Idempotency-Key ------------------------------------------------------------------------
 
 
 class IdempotencyKeyReused(DomainError):
@@ -107,3 +216,14 @@ class InvalidIdempotencyKey(DomainError):
     status_code = 400
     code = "invalid_idempotency_key"
     message = "Idempotency-Key must be 1 to 255 visible ASCII characters."
+
+
+def all_codes() -> list[str]:
+    """Every code the API can answer with, sorted (the README lists them; a test checks it)."""
+    codes = set(DRF_CODES)
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        codes.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return sorted(codes)

@@ -7,11 +7,12 @@ import traceback
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+from engagement import errors
 from engagement.errors import DomainError
 
 logger = logging.getLogger("engagement.errors")
@@ -27,6 +28,28 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     if fields:
         error["fields"] = fields
     return {"error": error}
+
+
+def _headers(exc: DomainError) -> dict[str, str]:
+    headers = {}
+    if exc.status_code == status.HTTP_401_UNAUTHORIZED:
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return headers
+
+
+def json_error(exc: DomainError) -> JsonResponse:
+    """The error as a plain Django response (middleware, probes, Django's error views)."""
+    return JsonResponse(
+        error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=_headers(exc)
+    )
+
+
+def _api_error(exc: DomainError) -> Response:
+    return Response(
+        error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=_headers(exc)
+    )
 
 
 def _flatten_fields(detail) -> dict:
@@ -88,30 +111,16 @@ def exception_handler(exc, context):
     if _raised_while_parsing(exc):
         exc = drf_exceptions.ParseError("JSON parse error - the body is nested too deeply.")
     if isinstance(exc, DomainError):
-        if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-            headers["WWW-Authenticate"] = WWW_AUTHENTICATE
-        return Response(
-            error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers
-        )
+        return _api_error(exc)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = drf_exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
-        return Response(
-            error_body("request_too_large", "The request body is too large."),
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        return _api_error(errors.RequestTooLarge())
 
     if isinstance(exc, drf_exceptions.ValidationError):
-        return Response(
-            error_body(
-                "validation_error",
-                "The request is invalid; see fields.",
-                _flatten_fields(exc.detail),
-            ),
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+        return _api_error(errors.ValidationFailed(fields=_flatten_fields(exc.detail)))
     if isinstance(exc, drf_exceptions.APIException):
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
@@ -125,21 +134,11 @@ def exception_handler(exc, context):
     if isinstance(exc, IntegrityError):
         # A race slipped past a service check and hit a constraint: nothing was written.
         logger.warning("integrity error answered as 409: %s", exc.__class__.__name__)
-        response = Response(
-            error_body("conflict", "The request conflicts with a concurrent change; retry."),
-            status=status.HTTP_409_CONFLICT,
-        )
+        response = _api_error(errors.ConcurrentChange())
         response.retryable = True  # never stored under an Idempotency-Key
         return response
     if isinstance(exc, (OperationalError, DatabaseError)):
         logger.exception("database unavailable")
-        return Response(
-            error_body("service_unavailable", "The service is temporarily unavailable; retry."),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "1"},
-        )
+        return _api_error(errors.ServiceUnavailable())
     logger.exception("unhandled error")
-    return Response(
-        error_body("internal_error", "An unexpected error occurred."),
-        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    return _api_error(errors.InternalError())

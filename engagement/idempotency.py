@@ -30,8 +30,13 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 
-from engagement.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
-from engagement.exceptions import error_body
+from engagement.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    ServiceUnavailable,
+)
+from engagement.exceptions import json_error
 from engagement.models import IdempotencyKey
 
 logger = logging.getLogger("engagement.idempotency")
@@ -53,8 +58,7 @@ _MAX_SCOPE = IdempotencyKey._meta.get_field("scope").max_length
 
 
 def _error(exc_class) -> JsonResponse:
-    exc = exc_class()
-    return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+    return json_error(exc_class())
 
 
 def fingerprint(request) -> str:
@@ -108,11 +112,7 @@ def _timed_out(exc: OperationalError) -> bool:
 
 
 def _unavailable() -> JsonResponse:
-    response = JsonResponse(
-        error_body("service_unavailable", "The service is temporarily unavailable; retry."), status=503
-    )
-    response["Retry-After"] = "1"
-    return response
+    return json_error(ServiceUnavailable())
 
 
 def _replay(record: IdempotencyKey) -> HttpResponse:

@@ -8,10 +8,10 @@ import time
 import uuid
 
 from django.conf import settings
-from django.http import JsonResponse
 from django.utils.log import log_response
 
-from engagement.exceptions import error_body
+from engagement import errors
+from engagement.exceptions import json_error
 from engagement.logging import request_id_var
 
 access_log = logging.getLogger("engagement.access")
@@ -68,15 +68,9 @@ class BodySizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return JsonResponse(error_body("bad_request", "Content-Length is not a number."), status=400)
+            return json_error(errors.BadRequest("Content-Length is not a number."))
         if length > self.limit:
-            return JsonResponse(
-                error_body(
-                    "request_too_large",
-                    f"The request body is larger than {self.limit} bytes.",
-                ),
-                status=413,
-            )
+            return json_error(errors.RequestTooLarge(f"The request body is larger than {self.limit} bytes."))
         return self.get_response(request)
 
 
@@ -86,13 +80,13 @@ class JSONErrorMiddleware:
     The admin keeps its own HTML pages; everything else answers in JSON.
     """
 
-    _codes = {
-        400: "bad_request",
-        403: "permission_denied",
-        404: "not_found",
-        405: "method_not_allowed",
-        413: "request_too_large",
-        500: "internal_error",
+    _errors: dict[int, type[errors.DomainError]] = {
+        400: errors.BadRequest,
+        403: errors.PermissionDenied,
+        404: errors.NotFound,
+        405: errors.MethodNotAllowed,
+        413: errors.RequestTooLarge,
+        500: errors.InternalError,
     }
 
     def __init__(self, get_response):
@@ -105,9 +99,10 @@ class JSONErrorMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
             and not request.path.startswith("/admin/")
         ):
-            code = self._codes.get(response.status_code, "error")
-            message = response.reason_phrase or "Error."
-            replaced = JsonResponse(error_body(code, f"{message}."), status=response.status_code)
+            status = response.status_code
+            error = self._errors.get(status) or (errors.InternalError if status >= 500 else errors.BadRequest)
+            replaced = json_error(error(f"{response.reason_phrase or 'Error'}."))
+            replaced.status_code = response.status_code
             for header in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if header in response:
                     replaced[header] = response[header]

@@ -5,10 +5,17 @@ from __future__ import annotations
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
+from engagement import errors
 from engagement.serializers import ErrorSerializer
 
 
-def error_response(description: str, *codes: str) -> OpenApiResponse:
+def _code(error: type[errors.DomainError] | str) -> str:
+    return error if isinstance(error, str) else error.code
+
+
+def error_response(description: str, *kinds: type[errors.DomainError] | str) -> OpenApiResponse:
+    """A documented error answer; `kinds` are errors.py classes (or the DRF codes listed there)."""
+    codes = [_code(kind) for kind in kinds]
     return OpenApiResponse(
         response=ErrorSerializer,
         description=description + (" Codes: " + ", ".join(f"`{c}`" for c in codes) if codes else ""),
@@ -19,13 +26,15 @@ def error_response(description: str, *codes: str) -> OpenApiResponse:
     )
 
 
-VALIDATION = {400: error_response("Invalid input.", "validation_error", "parse_error")}
+VALIDATION = {400: error_response("Invalid input.", errors.ValidationFailed, errors.PARSE_ERROR)}
 UNAUTHORIZED = {
-    401: error_response("Missing, invalid or expired token.", "not_authenticated", "token_not_valid")
+    401: error_response(
+        "Missing, invalid or expired token.", errors.NOT_AUTHENTICATED, errors.TOKEN_NOT_VALID
+    )
 }
-THROTTLED = {429: error_response("Too many requests; see Retry-After.", "throttled")}
+THROTTLED = {429: error_response("Too many requests; see Retry-After.", errors.THROTTLED)}
 # CursorPagination answers 404 to a cursor it did not issue (follow the next/previous links as given).
-INVALID_CURSOR = {404: error_response("The cursor is not valid.", "not_found")}
+INVALID_CURSOR = {404: error_response("The cursor is not valid.", errors.NotFound)}
 
 
 def _idempotent_paths() -> set[str]:
@@ -62,13 +71,20 @@ def _add_common_errors(result) -> None:
             responses = operation.setdefault("responses", {})
             if "requestBody" in operation:
                 responses.setdefault(
-                    "413", _error_response("`request_too_large`: the body is over the size cap.")
+                    "413",
+                    _error_response(f"`{errors.RequestTooLarge.code}`: the body is over the size cap."),
                 )
                 responses.setdefault(
-                    "415", _error_response("`unsupported_media_type`: send `Content-Type: application/json`.")
+                    "415",
+                    _error_response(
+                        f"`{errors.UNSUPPORTED_MEDIA_TYPE}`: send `Content-Type: application/json`."
+                    ),
                 )
             responses.setdefault(
-                "503", _error_response("`service_unavailable`: the database is unavailable; see Retry-After.")
+                "503",
+                _error_response(
+                    f"`{errors.ServiceUnavailable.code}`: the database is unavailable; see Retry-After."
+                ),
             )
 
 
@@ -101,10 +117,14 @@ def add_idempotency_header(result, generator, request, public):
         responses.setdefault(
             "409",
             _error_response(
-                "Conflict; `idempotency_key_in_use` while a first request with this key is still running."
+                f"Conflict; `{errors.IdempotencyKeyInUse.code}` while a first request with this key "
+                "is still running."
             ),
         )
         responses.setdefault(
-            "422", _error_response("`idempotency_key_reused`: the key was used for a different request.")
+            "422",
+            _error_response(
+                f"`{errors.IdempotencyKeyReused.code}`: the key was used for a different request."
+            ),
         )
     return result

@@ -261,6 +261,14 @@ ENGAGEMENT = {
     "INVENTORY_CAPACITY": env.int("ENGAGEMENT_INVENTORY_CAPACITY", default=5),
 }
 
+# What runs after every recorded state change, in this order, inside the change's transaction
+# with the user's lock held (read it like MIDDLEWARE). Each entry is called as
+# consumer(state=<locked UserState>, change=<progression.changes.ChangeResult>) and returns a
+# progression.changes.AfterChangeOutcome; later consumers see what earlier ones added.
+ENGAGEMENT_AFTER_CHANGE = [
+    "rewards.services.unlock_after_change",  # unlock rewards; auto-claim them (reward_claim events)
+]
+
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
 LOGGING = {

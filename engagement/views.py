@@ -10,7 +10,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from engagement.exceptions import error_body
+from engagement import errors
+from engagement.exceptions import json_error
 
 logger = logging.getLogger("engagement.probes")
 _readiness = {"migrations_verified": False}
@@ -48,32 +49,29 @@ def readyz(request):
                 cursor.execute("SELECT 1")
         if not _readiness["migrations_verified"]:
             if _pending_migrations(connection):
-                return JsonResponse(
-                    error_body("migrations_pending", "Database migrations are not applied."),
-                    status=503,
-                )
+                return json_error(errors.MigrationsPending())
             _readiness["migrations_verified"] = True  # applied migrations do not un-apply in a live process
     except Exception:
         logger.warning("readiness check failed: database unreachable", exc_info=True)
-        return JsonResponse(error_body("database_unavailable", "The database is unreachable."), status=503)
+        return json_error(errors.DatabaseUnavailable())
     return JsonResponse({"status": "ready"})
 
 
 def bad_request(request, exception=None):
-    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    return json_error(errors.BadRequest())
 
 
 def permission_denied(request, exception=None):
-    return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
+    return json_error(errors.PermissionDenied())
 
 
 def not_found(request, exception=None):
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return json_error(errors.NotFound())
 
 
 def server_error(request):
-    return JsonResponse(error_body("internal_error", "An unexpected error occurred."), status=500)
+    return json_error(errors.InternalError())
 
 
 def csrf_failure(request, reason=""):
-    return JsonResponse(error_body("csrf_failed", "CSRF verification failed."), status=403)
+    return json_error(errors.CsrfFailed())

@@ -8,7 +8,6 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import register_user_inline
 from engagement.admin import set_active
 from inventory.models import InventoryItem, ToolDefinition
 from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
@@ -118,6 +117,3 @@ class InventoryItemInline(ReadOnlyInline, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("tool")
-
-
-register_user_inline(InventoryItemInline, position=20)

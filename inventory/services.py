@@ -10,18 +10,19 @@ from django.db.models import F
 from engagement.errors import InsufficientLoyalty, InventoryFull, NotInInventory, ToolNotFound
 from inventory.models import InventoryItem, ToolDefinition
 from progression import rules
+from progression.changes import ChangeResult
 from progression.models import EventKind, UserState
-from progression.services import ChangeResult, apply_change, get_rules, lock_state
+from progression.services import apply_change, get_rules, lock_state
 
 
-@dataclass
+@dataclass(frozen=True)
 class PurchaseResult:
     tool: ToolDefinition
     quantity: int  # held after the purchase
     change: ChangeResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class UseResult:
     tool: ToolDefinition
     remaining: int

@@ -1,5 +1,8 @@
 """State, check-ins and the ledger in the admin (read-only), and the "adjust state" action.
 
+The user page (accounts.admin.UserAdmin) shows UserStateInline and LatestEventsInline and
+offers adjust_state, which needs the `progression.change_userstate` permission.
+
 A user's state changes only through progression.services; the admin shows it and, for an
 operator's correction, calls adjust_state(), which locks the row and writes an `adjustment`
 event like every other change.
@@ -14,7 +17,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import register_user_action, register_user_inline
 from progression import services
 from progression.forms import AdjustStateForm
 from progression.models import DailyCheckIn, StateEvent, UserState
@@ -148,7 +150,9 @@ class LatestEventsInline(ReadOnlyInline, admin.TabularInline):
     show_change_link = True
 
 
-@admin.action(description="Adjust state of selected users (writes an adjustment event)")
+@admin.action(
+    description="Adjust state of selected users (writes an adjustment event)", permissions=["adjust_state"]
+)
 def adjust_state(modeladmin, request, queryset):
     """Ask for deltas and a note, then call services.adjust_state once per selected user."""
     form = AdjustStateForm(request.POST if "apply" in request.POST else None)
@@ -161,7 +165,7 @@ def adjust_state(modeladmin, request, queryset):
                 for name in ("energy", "fatigue", "loyalty", "level")
                 if change.changes[name]
             )
-            unlocked = ", ".join(reward["slug"] for reward in change.unlocked_rewards)
+            unlocked = ", ".join(reward.slug for reward in change.unlocked_rewards)
             modeladmin.message_user(
                 request,
                 f"Adjusted {user.email}: {applied or 'no change after clamping'} "
@@ -181,10 +185,3 @@ def adjust_state(modeladmin, request, queryset):
         "media": modeladmin.media + form.media,
     }
     return TemplateResponse(request, "admin/progression/adjust_state.html", context)
-
-
-adjust_state.required_perms = ("progression.change_userstate",)
-
-register_user_inline(UserStateInline, position=10)
-register_user_inline(LatestEventsInline, position=90)
-register_user_action(adjust_state)

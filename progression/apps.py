@@ -8,8 +8,8 @@ class ProgressionConfig(AppConfig):
     def ready(self):
         from django.core.signals import setting_changed
 
-        from accounts.signals import user_registered
-        from progression import services
+        from progression import changes, services
 
-        user_registered.connect(services.on_user_registered, dispatch_uid="progression_state_on_register")
+        # Settings read once and cached: reloaded when a test overrides them.
         setting_changed.connect(services.on_setting_changed, dispatch_uid="progression_rules_reload")
+        setting_changed.connect(changes.on_setting_changed, dispatch_uid="progression_pipeline_reload")

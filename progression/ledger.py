@@ -1,16 +1,14 @@
-"""Replay of the ledger: rebuild every user's state from its events and compare (verify_ledger).
+"""Replay of the ledger: rebuild every user's state from its events and compare (replay_and_compare).
 
 Streams rows with server-side cursors (merge-join by user), so memory stays flat
-however many events there are.
+however many events there are. The items each user holds live in the inventory app, which
+depends on this one: the caller passes them in (engagement.audit does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-
-from django.apps import apps
-from django.db.models import Sum
 
 from progression import rules
 from progression.models import StateEvent, UserState
@@ -68,20 +66,6 @@ def replay(start: rules.State, events: list[tuple], problems: list[str]) -> rule
     return state
 
 
-def _holdings() -> Iterator[tuple]:
-    """(user_id, items held) per user, same order as the states; empty without inventory."""
-    if not apps.is_installed("inventory"):
-        return iter(())
-    item = apps.get_model("inventory", "InventoryItem")
-    return (
-        item.objects.values("user_id")
-        .annotate(total=Sum("quantity"))
-        .order_by("-user_id")
-        .values_list("user_id", "total")
-        .iterator(chunk_size=_CHUNK)
-    )
-
-
 _CAPACITY = rules.STATE_FIELDS.index("inventory_capacity")
 
 
@@ -95,7 +79,12 @@ def _start_of(start: rules.State, events: list[tuple], stored: dict) -> rules.St
     return start.replace(inventory_capacity=stored["inventory_capacity"])
 
 
-def verify_ledger(rule_set: rules.Rules) -> LedgerReport:
+def replay_and_compare(rule_set: rules.Rules, *, holdings: Iterable[tuple]) -> LedgerReport:
+    """Replay every user's events and compare with the stored state.
+
+    `holdings` yields (user_id, items held) for the users holding items, ordered by user_id
+    descending like the states; each user's inventory_count must equal it (0 when absent).
+    """
     report = LedgerReport()
     start = rules.initial_state(rule_set)
     states = (
@@ -114,7 +103,7 @@ def verify_ledger(rule_set: rules.Rules) -> LedgerReport:
         )
         .iterator(chunk_size=_CHUNK)
     )
-    holdings = _holdings()
+    holdings = iter(holdings)
     next_events = next(events, None)
     next_holding = next(holdings, None)
     for row in states:

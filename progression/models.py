@@ -100,6 +100,9 @@ class EventKind(models.TextChoices):
     TOOL_USE = "tool_use", "Tool use"
     REWARD_CLAIM = "reward_claim", "Reward claim"
     ADJUSTMENT = "adjustment", "Adjustment"
+    FREEZE_CONSUMED = "freeze_consumed", "Streak freeze consumed"
+    STREAK_REPAIR = "streak_repair", "Streak repair"
+    LEADERBOARD_PRIZE = "leaderboard_prize", "Leaderboard prize"
 
 
 class StateEvent(models.Model):
@@ -110,7 +113,7 @@ class StateEvent(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
     reference = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 

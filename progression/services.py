@@ -1,15 +1,16 @@
 """Progression writes, and the one shared path every state change goes through.
 
 Every mutation of a user's data: open transaction.atomic(), take lock_state() first,
-compute the new values with progression.rules, and record them with apply_change(),
-which writes the ledger event and runs the after-change hooks (reward unlocking).
+compute the new values with progression.rules, write them with record_change() (the state
+row and one ledger event), and finish with finish_change(), which runs the after-change
+pipeline (settings.ENGAGEMENT_AFTER_CHANGE: reward unlocking, ...) in the same transaction.
+apply_change() does both for the common one-event change.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
@@ -19,21 +20,10 @@ from django.utils import timezone
 from engagement.db import fetch_by, insert_row, update_row, violates
 from engagement.errors import AlreadyCheckedIn
 from progression import rules
+from progression.changes import ChangeResult, run_after_change
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 
-# Hooks run after every recorded change, inside the same transaction, with the lock held.
-# Each is called as hook(state=<locked UserState>, result=<ChangeResult>) and returns the
-# rewards it unlocked as {slug, title, claimed} dicts.
-AfterChangeHook = Callable[..., list[dict]]
-_after_change_hooks: list[AfterChangeHook] = []
-
 _STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_day", "updated_at")
-
-
-def register_after_change_hook(hook: AfterChangeHook) -> None:
-    """Called by apps (rewards) in AppConfig.ready(); idempotent."""
-    if hook not in _after_change_hooks:
-        _after_change_hooks.append(hook)
 
 
 @functools.cache
@@ -46,32 +36,17 @@ def on_setting_changed(*, setting, **kwargs):
         get_rules.cache_clear()
 
 
-@dataclass
-class ChangeResult:
-    """What one service call changed: before/after values, its ledger event(s), unlocks."""
-
-    before: rules.State
-    after: rules.State
-    events: list[StateEvent]
-    unlocked_rewards: list[dict] = field(default_factory=list)
-
-    @property
-    def changes(self) -> dict[str, int]:
-        return self.before.deltas_to(self.after)
-
-    @property
-    def leveled_up(self) -> bool:
-        return self.after.level > self.before.level
-
-
-@dataclass
+@dataclass(frozen=True)
 class CheckInResult:
     check_in: DailyCheckIn
     change: ChangeResult
 
 
 def ensure_state(user) -> tuple[UserState, bool]:
-    """The user's state row, created with the starting values if missing; safe under races."""
+    """The user's state row, created with the starting values if missing; safe under races.
+
+    Registration calls it in the user's own transaction, so every registered user has a state.
+    """
     return UserState.objects.get_or_create(user=user)
 
 
@@ -89,41 +64,40 @@ def lock_state(user) -> UserState:
 
 
 def record_change(*, state: UserState, new: rules.State, kind: str, reference: str = "") -> StateEvent:
-    """Write `new` into the locked state row and append its ledger event. Requires the lock."""
+    """Write `new` into the locked state row and append its ledger event. Requires the lock.
+
+    Runs no pipeline: the caller finishes its change with finish_change() (or uses
+    apply_change()), or is itself a pipeline consumer recording a follow-on event.
+    """
     before = state.to_values()
-    deltas = before.deltas_to(new)
-    now = timezone.now()
     state.assign(new)
-    state.updated_at = now
     update_row(state, _STATE_COLUMNS, key="user")
     event = StateEvent(
         user_id=state.user_id,
         kind=kind,
         reference=reference[:255],
-        created_at=now,
         last_checkin_day=new.last_checkin_day,
         **{name: getattr(new, name) for name in rules.STATE_FIELDS},
-        **{f"{name}_delta": value for name, value in deltas.items()},
+        **{f"{name}_delta": value for name, value in before.deltas_to(new).items()},
     )
     return insert_row(event)
 
 
-def apply_change(
-    *, state: UserState, new: rules.State, kind: str, reference: str = "", run_hooks: bool = True
-) -> ChangeResult:
-    """Record a change and run the after-change hooks. Requires the lock (lock_state)."""
+def finish_change(*, state: UserState, before: rules.State, events: tuple[StateEvent, ...]) -> ChangeResult:
+    """Run the after-change pipeline over the recorded `events`. Requires the lock."""
+    change = ChangeResult(before=before, after=state.to_values(), events=events)
+    return run_after_change(state=state, change=change)
+
+
+def apply_change(*, state: UserState, new: rules.State, kind: str, reference: str = "") -> ChangeResult:
+    """Record a one-event change and run the after-change pipeline. Requires the lock (lock_state)."""
     before = state.to_values()
     event = record_change(state=state, new=new, kind=kind, reference=reference)
-    result = ChangeResult(before=before, after=new, events=[event])
-    if run_hooks:
-        for hook in _after_change_hooks:
-            result.unlocked_rewards.extend(hook(state=state, result=result))
-        result.after = state.to_values()
-    return result
+    return finish_change(state=state, before=before, events=(event,))
 
 
 def check_in(*, user, today: date | None = None) -> CheckInResult:
-    """Today's check-in (UTC day): streak, energy, fatigue, loyalty, level; then unlocks."""
+    """Today's check-in (UTC day): streak, energy, fatigue, loyalty, level; then the pipeline."""
     today = today or timezone.now().date()
     try:
         with transaction.atomic():
@@ -154,7 +128,3 @@ def adjust_state(*, user, note: str, energy: int = 0, fatigue: int = 0, loyalty:
             state.to_values(), energy=energy, fatigue=fatigue, loyalty=loyalty, rules=get_rules()
         )
         return apply_change(state=state, new=new, kind=EventKind.ADJUSTMENT, reference=note.strip())
-
-
-def on_user_registered(*, user, **kwargs) -> None:
-    ensure_state(user)

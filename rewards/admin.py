@@ -8,7 +8,6 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import register_user_inline
 from engagement.admin import set_active
 from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from progression.forms import ConstraintErrorsOnFieldsMixin
@@ -161,6 +160,3 @@ class UserRewardInline(ReadOnlyInline, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("reward")
-
-
-register_user_inline(UserRewardInline, position=30)

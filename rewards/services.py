@@ -1,4 +1,4 @@
-"""Reward unlocking (run after every state change), claiming, and auto-claim."""
+"""Reward unlocking (an after-change consumer), claiming, and auto-claim."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ from engagement.db import db_value
 from engagement.errors import AlreadyClaimed, InventoryFull, RewardLocked, RewardNotFound
 from inventory.services import add_items
 from progression import rules
-from progression.models import EventKind, UserState
-from progression.services import ChangeResult, apply_change, get_rules, lock_state
+from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult, UnlockedReward
+from progression.models import EventKind, StateEvent, UserState
+from progression.services import finish_change, get_rules, lock_state, record_change
 from rewards.models import Condition, RewardDefinition, UserReward
+from rewards.selectors import RewardStatus, reward_status
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClaimResult:
-    reward: RewardDefinition
-    user_reward: UserReward
+    """A claim's change, and the reward with the caller's status after it."""
+
+    reward: RewardStatus
     change: ChangeResult
 
 
@@ -58,10 +61,11 @@ def eligible_rewards(*, user_id, values: rules.State) -> list[RewardDefinition]:
     return list(RewardDefinition.objects.filter(slug__in=slugs).order_by("slug"))
 
 
-def _claim_locked(
-    *, state: UserState, reward: RewardDefinition, user_reward: UserReward, run_hooks: bool
-) -> ChangeResult:
-    """Pay a reward out once. Requires the lock; checks capacity before writing anything."""
+def _pay_out(*, state: UserState, reward: RewardDefinition, user_reward: UserReward) -> StateEvent:
+    """Pay a reward out once, as one `reward_claim` event (no pipeline).
+
+    Requires the lock; checks capacity before writing anything.
+    """
     values = state.to_values()
     if reward.grant_tool_id and (values.inventory_count + reward.grant_quantity > values.inventory_capacity):
         raise InventoryFull("Your inventory has no room for the tool this reward grants.")
@@ -82,18 +86,17 @@ def _claim_locked(
         loyalty=reward.loyalty_delta,
         rules=get_rules(),
     )
-    return apply_change(
-        state=state, new=new, kind=EventKind.REWARD_CLAIM, reference=reward.slug, run_hooks=run_hooks
-    )
+    return record_change(state=state, new=new, kind=EventKind.REWARD_CLAIM, reference=reward.slug)
 
 
-def unlock_after_change(*, state: UserState, result: ChangeResult) -> list[dict]:
-    """After-change hook: unlock what now holds; auto-claim in slug order, re-unlocking after each.
+def unlock_after_change(*, state: UserState, change: ChangeResult) -> AfterChangeOutcome:
+    """After-change consumer: unlock what now holds; auto-claim in slug order, re-unlocking after each.
 
-    Runs inside the caller's transaction with the lock held. Returns the unlocked rewards
-    as {slug, title, claimed}; auto-claim events are appended to result.events.
+    Runs inside the caller's transaction with the lock held. Returns the rewards it unlocked
+    (`claimed` for the auto-claimed ones) and the `reward_claim` events of the auto-claims.
     """
-    unlocked: dict[str, dict] = {}
+    unlocked: dict[str, UnlockedReward] = {}
+    events: list[StateEvent] = []
     queue: list[tuple[RewardDefinition, UserReward]] = []
     while True:
         now = timezone.now()
@@ -110,23 +113,24 @@ def unlock_after_change(*, state: UserState, result: ChangeResult) -> list[dict]
             }
             rows = [by_slug[reward.slug] for reward in fresh]
         for reward, row in zip(fresh, rows, strict=True):
-            unlocked[reward.slug] = {"slug": reward.slug, "title": reward.title, "claimed": False}
+            unlocked[reward.slug] = UnlockedReward(slug=reward.slug, title=reward.title)
             if reward.auto_claim:
                 queue.append((reward, row))
         queue.sort(key=lambda pair: pair[0].slug)
         if not queue:
-            return list(unlocked.values())
+            if not unlocked:
+                return NOTHING
+            return AfterChangeOutcome(events=tuple(events), unlocked_rewards=tuple(unlocked.values()))
         reward, row = queue.pop(0)
         try:
-            with transaction.atomic():
-                change = _claim_locked(state=state, reward=reward, user_reward=row, run_hooks=False)
-        except InventoryFull:
+            events.append(_pay_out(state=state, reward=reward, user_reward=row))
+        except InventoryFull:  # raised before anything is written
             continue  # stays unlocked; the user can claim it once there is room
-        result.events.extend(change.events)
-        unlocked[reward.slug]["claimed"] = True
+        unlocked[reward.slug] = UnlockedReward(slug=reward.slug, title=reward.title, claimed=True)
 
 
 def claim_reward(*, user, slug: str) -> ClaimResult:
+    """Claim an unlocked reward: its effects as one `reward_claim` event, then the pipeline."""
     reward = RewardDefinition.objects.filter(slug=slug, is_active=True).first()
     if reward is None:
         raise RewardNotFound()
@@ -137,8 +141,10 @@ def claim_reward(*, user, slug: str) -> ClaimResult:
             raise RewardLocked()
         if user_reward.claimed_at is not None:
             raise AlreadyClaimed()
-        change = _claim_locked(state=state, reward=reward, user_reward=user_reward, run_hooks=True)
-    return ClaimResult(reward=reward, user_reward=user_reward, change=change)
+        before = state.to_values()
+        event = _pay_out(state=state, reward=reward, user_reward=user_reward)
+        change = finish_change(state=state, before=before, events=(event,))
+    return ClaimResult(reward=reward_status(reward, user_reward, change.after), change=change)
 
 
 def seed_rewards():

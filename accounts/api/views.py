@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api import serializers as s
-from engagement.errors import InvalidCredentials
+from engagement.errors import EmailTaken, InvalidCredentials, InvalidRefreshToken
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.throttling import AnonRateThrottle, LoginRateThrottle, RegisterRateThrottle
 
@@ -25,7 +25,7 @@ class RegisterView(APIView):
         responses={
             201: s.RegisterOutputSerializer,
             **VALIDATION,
-            409: error_response("Email already registered.", "email_taken"),
+            409: error_response("Email already registered.", EmailTaken),
             **THROTTLED,
         },
         auth=[],
@@ -49,7 +49,7 @@ class TokenView(APIView):
         responses={
             200: s.TokenPairOutputSerializer,
             **VALIDATION,
-            401: error_response("Wrong email or password.", "invalid_credentials"),
+            401: error_response("Wrong email or password.", InvalidCredentials),
             **THROTTLED,
         },
         auth=[],
@@ -74,7 +74,7 @@ class RefreshView(APIView):
         responses={
             200: s.TokenPairOutputSerializer,
             **VALIDATION,
-            401: error_response("Refresh token invalid, expired or revoked.", "token_not_valid"),
+            401: error_response("Refresh token invalid, expired or revoked.", InvalidRefreshToken),
             **THROTTLED,
         },
         auth=[],

@@ -7,9 +7,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from progression.ledger import verify_ledger
+from engagement.audit import verify_ledger
 from progression.models import UserState
-from progression.services import get_rules
 
 REGISTER = "/api/v1/auth/register/"
 ROUNDS = 5
@@ -60,4 +59,4 @@ def test_register_same_email_from_two_threads_one_201_one_409_one_row():
         assert UserState.objects.filter(user__email=email).count() == 1
 
     assert User.objects.count() == ROUNDS
-    assert verify_ledger(get_rules()).ok
+    assert verify_ledger().ok

@@ -3,9 +3,8 @@
 import pytest
 
 from accounts.models import User
-from progression.ledger import verify_ledger
+from engagement.audit import verify_ledger
 from progression.models import StateEvent, UserState
-from progression.services import get_rules
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +56,7 @@ def test_me_patch_display_name_updates_and_returns_it(auth_client, user):
     user.refresh_from_db()
     assert user.display_name == "New Name"
     assert _snapshot(user)[3] == before[3]  # the state is not touched
-    assert verify_ledger(get_rules()).ok
+    assert verify_ledger().ok
 
 
 def test_me_patch_blank_display_name_allowed(auth_client, user):

@@ -10,12 +10,12 @@ from django.core.management import call_command
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
+from engagement.audit import verify_ledger
 from engagement.models import IdempotencyKey
 from engagement.testing import run_in_threads
 from inventory.models import InventoryItem
-from progression.ledger import verify_ledger
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
-from progression.services import adjust_state, get_rules
+from progression.services import adjust_state
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def post(client, path, data=None, *, key=None, **extra):
 
 
 def assert_ledger_ok():
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
 
 

@@ -18,12 +18,12 @@ from django.db import connection
 from django.test import override_settings
 
 from accounts.tests.factories import UserFactory, bearer_client
+from engagement.audit import verify_ledger
 from engagement.models import IdempotencyKey
 from engagement.tests.test_robustness_multiprocess import SERVER_APP_NAME, bearer_header, running_gunicorn
 from inventory.models import InventoryItem
-from progression.ledger import verify_ledger
 from progression.models import DailyCheckIn, StateEvent, UserState
-from progression.services import adjust_state, get_rules
+from progression.services import adjust_state
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -86,7 +86,7 @@ def assert_untouched(user, **expected) -> None:
     state = UserState.objects.get(user=user)
     for name, value in {**INITIAL, **expected}.items():
         assert getattr(state, name) == value, name
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
 
 
@@ -294,7 +294,7 @@ def test_concurrent_checkins_while_one_backend_is_killed_never_half_write(catalo
     assert sorted(statuses) == [201] * (len(users) - 1) + [503]
     assert DailyCheckIn.objects.count() == len(users) - 1
     assert not DailyCheckIn.objects.filter(user=users[0]).exists()
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
 
 

@@ -30,10 +30,10 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from engagement.audit import verify_ledger
 from inventory.services import seed_tools
-from progression.ledger import verify_ledger
 from progression.models import DailyCheckIn, EventKind, StateEvent
-from progression.services import adjust_state, check_in, get_rules
+from progression.services import adjust_state, check_in
 from rewards.models import UserReward
 from rewards.services import seed_rewards
 
@@ -305,7 +305,7 @@ def test_gunicorn_four_workers_mixed_load_no_5xx_and_login_throttle_exact_across
         assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert not server_log_errors(tmp_path)
 
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
     assert StateEvent.objects.count() > events_before
     check_in_events = StateEvent.objects.filter(kind=EventKind.CHECK_IN).count()

@@ -27,10 +27,10 @@ except ImportError:  # pragma: no cover - requirements-dev.txt installs it
     pytest.skip("schemathesis is not installed (requirements-dev.txt)", allow_module_level=True)
 
 from accounts.tests.factories import UserFactory
+from engagement.audit import verify_ledger
 from engagement.tests.test_robustness_multiprocess import flush_redis, running_gunicorn, server_log_errors
 from inventory.services import seed_tools
-from progression.ledger import verify_ledger
-from progression.services import adjust_state, check_in, get_rules
+from progression.services import adjust_state, check_in
 from rewards.services import seed_rewards
 
 ST = Path(sys.executable).with_name("st")
@@ -120,5 +120,5 @@ def test_schemathesis_every_operation_finds_no_5xx_and_no_undocumented_answer(tm
     assert operations, output[-4000:]
     assert int(operations[1]) == int(operations[2]) >= 17
     assert not server_log_errors(tmp_path)
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches

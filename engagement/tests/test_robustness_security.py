@@ -18,10 +18,10 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
+from engagement.audit import verify_ledger
 from inventory.models import InventoryItem
-from progression.ledger import verify_ledger
 from progression.models import DailyCheckIn, StateEvent, UserState
-from progression.services import adjust_state, check_in, get_rules
+from progression.services import adjust_state, check_in
 from rewards.models import UserReward
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 def assert_ledger_ok() -> None:
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
 
 

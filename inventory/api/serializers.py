@@ -1,11 +1,15 @@
-"""Shapes of the tool catalog, purchases, uses and the inventory."""
+"""Shapes of the tool catalog, purchases, uses and the inventory: the one place they are rendered.
+
+Purchases and uses are hot paths: their bodies also have a hand-written renderer equal to the
+serializer's output (inventory/tests/test_render.py checks each pair).
+"""
 
 from django.conf import settings
 from rest_framework import serializers
 
 from engagement.serializers import StrictSerializer
 from inventory.models import ToolDefinition
-from progression.api.serializers import ChangesSerializer, StateSerializer, UnlockedRewardSerializer
+from progression.api.serializers import ChangeBodySerializer, StateSerializer, change_data, state_data
 
 
 class ToolSerializer(serializers.ModelSerializer):
@@ -30,8 +34,16 @@ class InventoryItemSerializer(serializers.Serializer):
 
 
 class PurchaseResultSerializer(serializers.Serializer):
-    item = InventoryItemSerializer()
-    state = StateSerializer()
+    item = InventoryItemSerializer(source="*")  # the result's tool and the quantity now held
+    state = StateSerializer(source="change.after")
+
+
+def purchase_result_data(result) -> dict:
+    """PurchaseResultSerializer(result).data for an inventory.services.PurchaseResult."""
+    return {
+        "item": {"tool": ToolSerializer(result.tool).data, "quantity": result.quantity},
+        "state": state_data(result.change.after),
+    }
 
 
 class InventorySerializer(serializers.Serializer):
@@ -40,10 +52,15 @@ class InventorySerializer(serializers.Serializer):
     capacity = serializers.IntegerField()
 
 
-class UseResultSerializer(serializers.Serializer):
+class UseResultSerializer(ChangeBodySerializer):
     tool = ToolSerializer()
     remaining = serializers.IntegerField()
-    state = StateSerializer()
-    changes = ChangesSerializer()
-    unlocked_rewards = UnlockedRewardSerializer(many=True)
-    leveled_up = serializers.BooleanField()
+
+
+def use_result_data(result) -> dict:
+    """UseResultSerializer(result).data for an inventory.services.UseResult."""
+    return {
+        "tool": ToolSerializer(result.tool).data,
+        "remaining": result.remaining,
+        **change_data(result.change),
+    }

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from engagement.audit import verify_ledger
 from engagement.testing import run_in_threads  # noqa: F401 - re-exported for these tests
 from inventory.models import InventoryItem, ToolDefinition
 from inventory.services import buy_tool
 from progression import rules
-from progression.ledger import verify_ledger
 from progression.models import EventKind, StateEvent, UserState
 from progression.services import adjust_state, get_rules
 
@@ -89,7 +89,7 @@ def holdings(user) -> dict[str, int]:
 
 def assert_ledger_clean() -> None:
     """Every user's stored state equals the replay of its ledger, and items held match."""
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
 
 

@@ -8,22 +8,12 @@ from rest_framework.viewsets import GenericViewSet
 
 from accounts import services as account_services
 from accounts.api.serializers import ProfileUpdateInputSerializer
+from engagement.errors import AlreadyCheckedIn
 from engagement.pagination import NewestFirstCursorPagination
 from engagement.schema import INVALID_CURSOR, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.serializers import require_empty_body
 from progression import selectors, services
 from progression.api import serializers as s
-
-
-def render_change(change, **extra) -> dict:
-    """The common body of every state-changing response."""
-    return {
-        **extra,
-        "state": s.state_data(change.after),
-        "changes": change.changes,
-        "unlocked_rewards": change.unlocked_rewards,
-        "leveled_up": change.leveled_up,
-    }
 
 
 class MeView(APIView):
@@ -107,7 +97,7 @@ class CheckInViewSet(GenericViewSet):
         responses={
             201: s.CheckInResultSerializer,
             **UNAUTHORIZED,
-            409: error_response("Already checked in today (UTC).", "already_checked_in"),
+            409: error_response("Already checked in today (UTC).", AlreadyCheckedIn),
             **THROTTLED,
         },
         description="Check in for today (UTC day).",
@@ -115,5 +105,4 @@ class CheckInViewSet(GenericViewSet):
     def create(self, request):
         require_empty_body(request)
         result = services.check_in(user=request.user)
-        body = render_change(result.change, check_in=s.CheckInSerializer(result.check_in).data)
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(s.check_in_result_data(result), status=status.HTTP_201_CREATED)

@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from engagement.audit import verify_ledger
 from inventory.models import InventoryItem
-from progression.ledger import verify_ledger
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
-from progression.services import adjust_state, check_in, get_rules
+from progression.services import adjust_state, check_in
 from rewards.models import UserReward
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def adjust(client, users, **fields):
 
 
 def assert_ledger_ok():
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
 
 

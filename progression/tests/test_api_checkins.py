@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from accounts.tests.factories import UserFactory, bearer_client
-from progression.ledger import verify_ledger
+from engagement.audit import verify_ledger
 from progression.models import DailyCheckIn, StateEvent, UserState
-from progression.services import adjust_state, get_rules
+from progression.services import adjust_state
 
 CHECKINS = "/api/v1/checkins/"
 EVENTS = "/api/v1/me/events/"
@@ -43,7 +43,7 @@ def _check_in_at(time_machine, user, when: datetime):
 
 
 def _assert_ledger_clean() -> None:
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
 
 

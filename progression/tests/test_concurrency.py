@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 
 from accounts.tests.factories import UserFactory, bearer_client
-from progression.ledger import verify_ledger
+from engagement.audit import verify_ledger
 from progression.models import DailyCheckIn, StateEvent, UserState
-from progression.services import adjust_state, ensure_state, get_rules
+from progression.services import adjust_state, ensure_state
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +48,7 @@ def run_together(count: int, work: Callable[[int], object]) -> list[object]:
 
 
 def _assert_ledger_clean() -> None:
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     assert report.ok, report.mismatches
 
 

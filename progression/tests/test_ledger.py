@@ -8,11 +8,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.tests.factories import UserFactory
+from engagement.audit import verify_ledger
 from inventory.models import InventoryItem
 from inventory.services import buy_tool, use_tool
 from progression import ledger
 from progression.models import StateEvent, UserState
-from progression.services import adjust_state, check_in, get_rules
+from progression.services import adjust_state, check_in
 from progression.tests.factories import build_checkin_history
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ DAY = date(2030, 3, 1)
 
 
 def _verify() -> ledger.LedgerReport:
-    return ledger.verify_ledger(get_rules())
+    return verify_ledger()
 
 
 def _problems_of(report: ledger.LedgerReport, user) -> list[str]:
@@ -193,4 +194,4 @@ def test_verify_ledger_when_capacity_setting_changes_later_then_old_users_still_
     assert UserState.objects.get(user=old).inventory_capacity == 5
     assert UserState.objects.get(user=untouched).inventory_capacity == 5
     assert UserState.objects.get(user=new).inventory_capacity == 7
-    assert ledger.verify_ledger(get_rules()).ok
+    assert verify_ledger().ok

@@ -10,9 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory, bearer_client
-from progression.ledger import verify_ledger
+from engagement.audit import verify_ledger
+from progression.changes import ChangeResult
 from progression.models import DailyCheckIn, StateEvent
-from progression.services import ChangeResult, get_rules, lock_state
+from progression.services import lock_state
 from progression.tests.factories import build_checkin_history
 from rewards.models import UserReward
 from rewards.services import unlock_after_change
@@ -41,12 +42,12 @@ def user_with_history(request, catalog):
     days = request.param
     if days:
         build_checkin_history(user, days=days, last_day=timezone.now().date() - timedelta(days=1))
-        # Unlock (and auto-claim) what that history earned, through the real hook, so today's
+        # Unlock (and auto-claim) what that history earned, through the real consumer, so today's
         # check-in is a plain one, as it would be for a user who had checked in all along.
         with transaction.atomic():
             state = lock_state(user)
             values = state.to_values()
-            unlock_after_change(state=state, result=ChangeResult(before=values, after=values, events=[]))
+            unlock_after_change(state=state, change=ChangeResult(before=values, after=values, events=()))
         assert UserReward.objects.filter(user=user).count() == 3
     assert DailyCheckIn.objects.filter(user=user).count() == days
     assert StateEvent.objects.filter(user=user).count() >= days
@@ -61,7 +62,7 @@ def test_check_in_when_any_history_length_then_fixed_query_budget(
     with django_assert_max_num_queries(CHECK_IN_QUERIES):
         response = client.post("/api/v1/checkins/")
     assert response.status_code == 201, response.content
-    assert verify_ledger(get_rules()).ok
+    assert verify_ledger().ok
 
 
 @pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
@@ -106,4 +107,4 @@ def test_check_in_when_any_history_length_then_at_most_eight_statements_auth_inc
     assert len(statements) <= 8, statements
     assert len(statements) == CHECK_IN_STATEMENTS, statements
     assert any("accounts_user" in sql for sql in statements)  # authentication is counted
-    assert verify_ledger(get_rules()).ok
+    assert verify_ledger().ok

@@ -7,10 +7,11 @@ from datetime import date, timedelta
 import pytest
 
 from accounts.tests.factories import bearer_client
+from engagement.audit import verify_ledger
 from engagement.errors import AlreadyCheckedIn
-from progression.ledger import verify_ledger
+from progression.changes import UnlockedReward
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
-from progression.services import adjust_state, check_in, get_rules
+from progression.services import adjust_state, check_in
 
 DAY = date(2030, 3, 1)
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _ledger_ok() -> bool:
-    report = verify_ledger(get_rules())
+    report = verify_ledger()
     return report.ok
 
 
@@ -110,7 +111,9 @@ def test_check_in_when_streak_three_then_reward_unlocked_in_same_change(user, ca
     for n in range(2):
         check_in(user=user, today=DAY + timedelta(days=n))
     change = check_in(user=user, today=DAY + timedelta(days=2)).change
-    assert change.unlocked_rewards == [{"slug": "streak_3", "title": "Three in a row", "claimed": False}]
+    assert change.unlocked_rewards == (
+        UnlockedReward(slug="streak_3", title="Three in a row", claimed=False),
+    )
     assert len(change.events) == 1
 
 
@@ -120,7 +123,7 @@ def test_check_in_when_streak_seven_then_auto_claim_event_and_changes_include_it
     loyalty_before = UserState.objects.get(user=user).loyalty
     change = check_in(user=user, today=DAY + timedelta(days=6)).change
     assert [e.kind for e in change.events] == [EventKind.CHECK_IN, EventKind.REWARD_CLAIM]
-    assert {"slug": "streak_7", "title": "A whole week", "claimed": True} in change.unlocked_rewards
+    assert UnlockedReward(slug="streak_7", title="A whole week", claimed=True) in change.unlocked_rewards
     # Check-in loyalty at level 2 (round(5.25) = 5) plus the reward's 25, no multiplier.
     assert change.changes["loyalty"] == 30
     assert UserState.objects.get(user=user).loyalty == loyalty_before + 30

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from progression.api.serializers import ChangesSerializer, StateSerializer, UnlockedRewardSerializer
+from progression.api.serializers import ChangeBodySerializer
 from rewards.models import Condition
 
 
@@ -24,9 +24,5 @@ class RewardStatusSerializer(serializers.Serializer):
     claimed_at = serializers.DateTimeField(allow_null=True)
 
 
-class ClaimResultSerializer(serializers.Serializer):
+class ClaimResultSerializer(ChangeBodySerializer):
     reward = RewardStatusSerializer()
-    state = StateSerializer()
-    changes = ChangesSerializer()
-    unlocked_rewards = UnlockedRewardSerializer(many=True)
-    leveled_up = serializers.BooleanField()

@@ -4,10 +4,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from engagement.errors import AlreadyClaimed, InventoryFull, RewardLocked, RewardNotFound
 from engagement.schema import THROTTLED, UNAUTHORIZED, error_response
 from engagement.serializers import require_empty_body
-from progression.api.views import render_change
-from progression.rules import condition_value
 from rewards import selectors, services
 from rewards.api import serializers as s
 
@@ -29,23 +28,12 @@ class RewardClaimView(APIView):
         responses={
             200: s.ClaimResultSerializer,
             **UNAUTHORIZED,
-            404: error_response("Unknown or inactive reward.", "reward_not_found"),
-            409: error_response(
-                "The reward cannot be claimed.", "reward_locked", "already_claimed", "inventory_full"
-            ),
+            404: error_response("Unknown or inactive reward.", RewardNotFound),
+            409: error_response("The reward cannot be claimed.", RewardLocked, AlreadyClaimed, InventoryFull),
             **THROTTLED,
         },
     )
     def post(self, request, slug):
         require_empty_body(request)
         result = services.claim_reward(user=request.user, slug=slug)
-        reward = result.reward
-        status_row = selectors.RewardStatus(
-            reward=reward,
-            status="claimed",
-            progress=min(condition_value(result.change.after, reward.condition), reward.threshold),
-            unlocked_at=result.user_reward.unlocked_at,
-            claimed_at=result.user_reward.claimed_at,
-        )
-        body = render_change(result.change, reward=s.RewardStatusSerializer(status_row).data)
-        return Response(body)
+        return Response(s.ClaimResultSerializer(result).data)

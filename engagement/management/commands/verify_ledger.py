@@ -4,8 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from accounts.models import User
-from progression.ledger import verify_ledger
-from progression.services import get_rules
+from engagement.audit import verify_ledger
 
 MISMATCH = 1
 
@@ -34,7 +33,7 @@ class Command(BaseCommand):
                 # either wholly seen or not at all (no false mismatch on a live database).
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            report = verify_ledger(get_rules())
+            report = verify_ledger()
         if report.ok:
             if options["verbosity"] > 0:
                 self.stdout.write(

@@ -1,0 +1,125 @@
+"""engagement.db: the pre-built statements write and read exactly what the ORM would."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+from django.forms.models import model_to_dict
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+from engagement.db import fetch_by, insert_row, update_row
+from progression.models import EventKind, StateEvent, UserState
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+
+
+def _row(model, pk) -> dict:
+    """Every column of the stored row, as the ORM reads it back."""
+    return model.objects.filter(pk=pk).values().get()
+
+
+def _event(user, **values) -> StateEvent:
+    fields = {
+        "user_id": user.pk,
+        "kind": EventKind.ADJUSTMENT,
+        "reference": "contract",
+        "streak": 2,
+        "longest_streak": 3,
+        "energy": 40,
+        "fatigue": 10,
+        "loyalty": 7,
+        "level": 2,
+        "total_checkins": 4,
+        "last_checkin_day": date(2031, 5, 5),
+        "inventory_count": 1,
+        "inventory_capacity": 5,
+        "loyalty_delta": 7,
+    }
+    return StateEvent(**{**fields, **values})
+
+
+def test_insert_row_when_new_event_then_same_row_as_orm_create_with_auto_now_add():
+    user = UserFactory()
+    with time_machine.travel(NOW, tick=False):
+        by_helper = insert_row(_event(user))
+        by_orm = _event(user)
+        by_orm.save()
+    helper_row, orm_row = _row(StateEvent, by_helper.pk), _row(StateEvent, by_orm.pk)
+    assert by_helper.pk is not None and by_helper.pk != by_orm.pk
+    assert helper_row.pop("id") == by_helper.pk
+    orm_row.pop("id")
+    assert helper_row == orm_row
+    assert helper_row["created_at"] == NOW  # auto_now_add honoured, not left to the caller
+    assert by_helper.created_at == NOW  # set on the instance too, as save() does
+    assert by_helper._state.adding is False
+
+
+def test_update_row_when_fields_named_then_same_as_orm_save_update_fields_with_auto_now():
+    first, second = UserFactory(), UserFactory()
+    rows = {}
+    for user, write in ((first, "helper"), (second, "orm")):
+        state = UserState.objects.get(user=user)
+        state.energy, state.loyalty, state.last_checkin_day = 99, 12, date(2031, 5, 6)
+        with time_machine.travel(NOW, tick=False):
+            if write == "helper":
+                update_row(state, ("energy", "loyalty", "last_checkin_day", "updated_at"), key="user")
+            else:
+                state.save(update_fields=["energy", "loyalty", "last_checkin_day", "updated_at"])
+        assert state.updated_at == NOW
+        rows[write] = _row(UserState, user.pk)
+    assert rows["helper"].pop("user_id") == first.pk
+    assert rows["orm"].pop("user_id") == second.pk
+    assert rows["helper"] == rows["orm"]
+    assert rows["helper"]["updated_at"] == NOW  # auto_now honoured
+
+
+def test_update_row_when_field_not_named_then_left_unchanged():
+    user = UserFactory()
+    state = UserState.objects.get(user=user)
+    state.energy, state.fatigue = 80, 60
+    update_row(state, ("energy",), key="user")
+    stored = UserState.objects.get(user=user)
+    assert (stored.energy, stored.fatigue) == (80, 0)
+
+
+def test_fetch_by_when_row_exists_then_same_instance_values_as_orm_get():
+    user = UserFactory()
+    fetched = fetch_by(UserState, "user", user.pk)
+    expected = UserState.objects.get(user=user)
+    assert fetched is not None
+    assert model_to_dict(fetched) == model_to_dict(expected)
+    assert fetched._state.adding is False
+    assert fetch_by(User, "id", user.pk) == user
+
+
+def test_fetch_by_when_no_row_then_none():
+    assert fetch_by(UserState, "user", UserFactory(with_state=False).pk) is None
+
+
+def test_fetch_by_when_for_update_then_locks_like_select_for_update(django_assert_num_queries):
+    user = UserFactory()
+    with transaction.atomic(), django_assert_num_queries(1) as captured:
+        state = fetch_by(UserState, "user", user.pk, for_update=True)
+    assert state.user_id == user.pk
+    sql = captured.captured_queries[0]["sql"]
+    if connection.features.has_select_for_update:
+        assert sql.rstrip().endswith("FOR UPDATE")
+
+
+def test_insert_row_when_explicit_created_at_then_kept_like_orm():
+    """auto_now_add overrides an explicit value in save() too: the helper does the same."""
+    user = UserFactory()
+    explicit = NOW - timedelta(days=3)
+    with time_machine.travel(NOW, tick=False):
+        by_helper = insert_row(_event(user, created_at=explicit))
+        by_orm = StateEvent(
+            **model_to_dict(_event(user), exclude=["id", "user"]), user=user, created_at=explicit
+        )
+        by_orm.save()
+    assert _row(StateEvent, by_helper.pk)["created_at"] == _row(StateEvent, by_orm.pk)["created_at"] == NOW

@@ -1,0 +1,94 @@
+"""What a state change produced, and the after-change pipeline that runs on every one.
+
+The pipeline is the list `settings.ENGAGEMENT_AFTER_CHANGE`, read like MIDDLEWARE: each
+entry is a consumer called as `consumer(state=<locked UserState>, change=<ChangeResult>)`
+after the change's ledger event(s) are written, inside the same transaction with the user's
+lock held, in the listed order. A consumer returns an AfterChangeOutcome (the ledger events
+it wrote, the rewards it unlocked) and never mutates the change it was given; the pipeline
+folds each outcome into the change that the next consumer sees, so a later consumer (the
+outbox, a leaderboard) sees the events an earlier one (reward auto-claims) added.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from progression import rules
+
+if TYPE_CHECKING:
+    from progression.models import StateEvent, UserState
+
+
+@dataclass(frozen=True)
+class UnlockedReward:
+    """A reward that became available during a change; `claimed` when it was auto-claimed."""
+
+    slug: str
+    title: str
+    claimed: bool = False
+
+
+@dataclass(frozen=True)
+class AfterChangeOutcome:
+    """What one consumer of the pipeline did: ledger events it wrote, rewards it unlocked."""
+
+    events: tuple[StateEvent, ...] = ()
+    unlocked_rewards: tuple[UnlockedReward, ...] = ()
+
+
+NOTHING = AfterChangeOutcome()
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """One service call's change: values before and after, its ledger events, unlocks."""
+
+    before: rules.State
+    after: rules.State
+    events: tuple[StateEvent, ...]
+    unlocked_rewards: tuple[UnlockedReward, ...] = ()
+
+    @property
+    def changes(self) -> dict[str, int]:
+        """Signed change of every state field over the whole call (follow-on events included)."""
+        return self.before.deltas_to(self.after)
+
+    @property
+    def leveled_up(self) -> bool:
+        return self.after.level > self.before.level
+
+    def with_outcome(self, outcome: AfterChangeOutcome, *, after: rules.State) -> ChangeResult:
+        return replace(
+            self,
+            after=after,
+            events=self.events + outcome.events,
+            unlocked_rewards=self.unlocked_rewards + outcome.unlocked_rewards,
+        )
+
+
+AfterChangeConsumer = Callable[..., AfterChangeOutcome]
+
+
+@functools.cache
+def after_change_consumers() -> tuple[AfterChangeConsumer, ...]:
+    """The consumers named by settings.ENGAGEMENT_AFTER_CHANGE, imported once, in order."""
+    return tuple(import_string(path) for path in settings.ENGAGEMENT_AFTER_CHANGE)
+
+
+def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:
+    """Run every consumer on `change`; returns it with their outcomes folded in. Requires the lock."""
+    for consumer in after_change_consumers():
+        outcome = consumer(state=state, change=change)
+        change = change.with_outcome(outcome, after=state.to_values())
+    return change
+
+
+def on_setting_changed(*, setting: str, **kwargs) -> None:
+    if setting == "ENGAGEMENT_AFTER_CHANGE":
+        after_change_consumers.cache_clear()

@@ -6,15 +6,34 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+LOCK_ARGS ?=
 
-.PHONY: install run test lint format bench bench-scale clean
+.PHONY: install lock run test lint format bench bench-scale clean
 
+# The venv installs the dev lock (the runtime lock plus the tools), every file checked against
+# its hash; it is redone whenever a lock changes.
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
 
 install: $(BIN)/.installed
+
+# Rewrites both locks from the .in files, keeping existing pins unless an .in file or LOCK_ARGS
+# asks otherwise (LOCK_ARGS="--upgrade-package NAME", or --upgrade for everything).
+# uv's `pip compile` rather than pip-tools: --universal resolves once for every platform
+# (markers such as sys_platform == 'win32' stay in the lock, where pip-compile locks only the
+# platform it runs on), so one lock installs on Linux, macOS and in the image, with the hash of
+# every file PyPI has for each pinned version; and it reads no pip configuration, so a lock made
+# on any machine names PyPI's files only. Its version is pinned in requirements-dev.in, so
+# everyone locks with the same uv. The dev lock is resolved under the runtime lock
+# (-c requirements.txt): the packages they share keep the same versions.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --no-config --universal --python-version 3.11 \
+	--generate-hashes --index-url https://pypi.org/simple --custom-compile-command "make lock"
+
+lock: install
+	$(UV_COMPILE) $(LOCK_ARGS) requirements.in -o requirements.txt
+	$(UV_COMPILE) $(LOCK_ARGS) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 
 # Serves on SQLite (db.sqlite3) unless DATABASE_URL is set (a missing PostgreSQL database is
 # created); DEBUG is on unless DJANGO_DEBUG says otherwise.

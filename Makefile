@@ -59,6 +59,7 @@ bench-scale: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DJANGO_DEBUG=true $(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

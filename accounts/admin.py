@@ -25,7 +25,7 @@ from rewards.admin import UserRewardInline
 
 def _clean_unique_email(form: forms.ModelForm) -> str:
     """The email lower-cased (as the model stores it), refused if another user has it in any case."""
-    email = normalize_email(form.cleaned_data.get("email"))
+    email = normalize_email(form.cleaned_data.get("email") or "")
     taken = User.objects.filter(email__iexact=email).exclude(pk=form.instance.pk).exists()
     if taken:
         raise ValidationError("A user with this email already exists.", code="unique")

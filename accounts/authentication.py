@@ -27,13 +27,13 @@ class JWTAuthentication(authentication.JWTAuthentication):
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as exc:
-            raise InvalidToken(_("Token contained no recognizable user identification")) from exc
+            raise InvalidToken(str(_("Token contained no recognizable user identification"))) from exc
         try:
             user = fetch_by(self.user_model, api_settings.USER_ID_FIELD, user_id)
         except (ValidationError, ValueError, TypeError) as exc:
-            raise AuthenticationFailed(_("User not found"), code="user_not_found") from exc
+            raise AuthenticationFailed(str(_("User not found")), code="user_not_found") from exc
         if user is None:
-            raise AuthenticationFailed(_("User not found"), code="user_not_found")
+            raise AuthenticationFailed(str(_("User not found")), code="user_not_found")
         if not user.is_active:
-            raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+            raise AuthenticationFailed(str(_("User is inactive")), code="user_inactive")
         return user

@@ -12,8 +12,27 @@ reads exactly what the ORM would.
 from __future__ import annotations
 
 import functools
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _field(model: type[models.Model], name: str) -> models.Field:
+    """The concrete field `name` of `model` (by name or attname), never a reverse relation."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field
+
+
+def _table(model: type[models.Model]) -> str:
+    return str(model._meta.db_table)
+
+
+def _column(field: models.Field) -> str:
+    return str(field.column)
 
 
 def violates(exc: IntegrityError, *, constraint: str, table: str) -> bool:
@@ -28,45 +47,45 @@ def violates(exc: IntegrityError, *, constraint: str, table: str) -> bool:
     return table in str(exc)
 
 
-def db_value(model: type[models.Model], field_name: str, value, *, using: str = DEFAULT_DB_ALIAS):
+def db_value(model: type[models.Model], field_name: str, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:
     """`value` as the database adapter expects it for that field (UUIDs, dates, ...)."""
-    return model._meta.get_field(field_name).get_db_prep_save(value, connections[using])
+    return _field(model, field_name).get_db_prep_save(value, connections[using])
 
 
 @functools.cache
 def _select_sql(model: type[models.Model], field_name: str, for_update: bool, using: str) -> str:
     connection = connections[using]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in model._meta.concrete_fields)
-    where = quote(model._meta.get_field(field_name).column)
+    columns = ", ".join(quote(_column(f)) for f in model._meta.concrete_fields)
+    where = quote(_column(_field(model, field_name)))
     lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
-    return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where} = %s{lock}"
+    return f"SELECT {columns} FROM {quote(_table(model))} WHERE {where} = %s{lock}"
 
 
 def fetch_by(
-    model: type[models.Model],
+    model: type[M],
     field_name: str,
-    value,
+    value: Any,
     *,
     for_update: bool = False,
     using: str = DEFAULT_DB_ALIAS,
-):
+) -> M | None:
     """The one row of `model` whose `field_name` equals `value` ([FOR UPDATE]), or None.
 
     What `model.objects.filter(<field>=value)[.select_for_update()].first()` returns for a
     unique field, minus the query compilation.
     """
     sql = _select_sql(model, field_name, for_update, using)
-    rows = model.objects.using(using).raw(sql, [db_value(model, field_name, value, using=using)])
+    rows = model._default_manager.using(using).raw(sql, [db_value(model, field_name, value, using=using)])
     return next(iter(rows), None)
 
 
 @functools.cache
 def _update_sql(model: type[models.Model], field_names: tuple[str, ...], key: str, using: str) -> str:
     quote = connections[using].ops.quote_name
-    sets = ", ".join(f"{quote(model._meta.get_field(n).column)} = %s" for n in field_names)
-    where = quote(model._meta.get_field(key).column)
-    return f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {where} = %s"
+    sets = ", ".join(f"{quote(_column(_field(model, n)))} = %s" for n in field_names)
+    where = quote(_column(_field(model, key)))
+    return f"UPDATE {quote(_table(model))} SET {sets} WHERE {where} = %s"
 
 
 def update_row(
@@ -79,10 +98,10 @@ def update_row(
     """
     model = type(instance)
     connection = connections[using]
-    key_field = model._meta.pk if key == "pk" else model._meta.get_field(key)
+    key_field = _field(model, model._meta.pk.name if key == "pk" else key)
     params = []
     for name in field_names:
-        field = model._meta.get_field(name)
+        field = _field(model, name)
         params.append(field.get_db_prep_save(field.pre_save(instance, add=False), connection))
     params.append(key_field.get_db_prep_save(getattr(instance, key_field.attname), connection))
     with connection.cursor() as cursor:
@@ -94,16 +113,16 @@ def _insert_sql(model: type[models.Model], using: str) -> tuple[str, tuple[model
     connection = connections[using]
     quote = connection.ops.quote_name
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
-    columns = ", ".join(quote(f.column) for f in fields)
+    columns = ", ".join(quote(_column(f)) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     returning = connection.features.can_return_columns_from_insert
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    sql = f"INSERT INTO {quote(_table(model))} ({columns}) VALUES ({placeholders})"
     if returning:
-        sql += f" RETURNING {quote(model._meta.pk.column)}"
+        sql += f" RETURNING {quote(_column(model._meta.pk))}"
     return sql, fields, returning
 
 
-def insert_row(instance: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> models.Model:
+def insert_row(instance: M, *, using: str = DEFAULT_DB_ALIAS) -> M:
     """INSERT `instance` (auto primary key) and set its pk, like save() on a new instance.
 
     Each field's pre_save runs first (auto_now_add and auto_now fields get the current time);
@@ -118,7 +137,7 @@ def insert_row(instance: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> mode
         if returning:
             pk = cursor.fetchone()[0]
         else:
-            pk = connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+            pk = connection.ops.last_insert_id(cursor, _table(model), _column(model._meta.pk))
     instance.pk = pk
     instance._state.adding = False
     instance._state.db = using

@@ -84,8 +84,8 @@ def _drf_code(exc: drf_exceptions.APIException) -> str:
     if isinstance(codes, str):
         return codes
     if isinstance(codes, dict) and isinstance(codes.get("code"), str):
-        return codes["code"]  # simplejwt puts its code under "code"
-    return exc.default_code
+        return str(codes["code"])  # simplejwt puts its code under "code"
+    return str(exc.default_code)
 
 
 def _drf_message(exc: drf_exceptions.APIException) -> str:
@@ -122,10 +122,12 @@ def exception_handler(exc, context):
     if isinstance(exc, drf_exceptions.ValidationError):
         return _api_error(errors.ValidationFailed(fields=_flatten_fields(exc.detail)))
     if isinstance(exc, drf_exceptions.APIException):
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait) if exc.wait >= 1 else 1)
+        auth_header = getattr(exc, "auth_header", None)  # set by DRF on its 401s
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)  # set by DRF's Throttled
+        if wait is not None:
+            headers["Retry-After"] = str(int(wait) if wait >= 1 else 1)
         return Response(
             error_body(_drf_code(exc), _drf_message(exc)),
             status=exc.status_code,
@@ -135,7 +137,7 @@ def exception_handler(exc, context):
         # A race slipped past a service check and hit a constraint: nothing was written.
         logger.warning("integrity error answered as 409: %s", exc.__class__.__name__)
         response = _api_error(errors.ConcurrentChange())
-        response.retryable = True  # never stored under an Idempotency-Key
+        response.retryable = True  # type: ignore[attr-defined]  # never stored under an Idempotency-Key
         return response
     if isinstance(exc, (OperationalError, DatabaseError)):
         logger.exception("database unavailable")

@@ -19,12 +19,14 @@ import hashlib
 import json
 import logging
 import re
+from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
@@ -54,7 +56,7 @@ _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _NOT_STORED = {400, 401, 403, 406, 413, 415, 429}
 # query_canceled (statement_timeout) and lock_not_available (lock_timeout).
 _TIMEOUT_SQLSTATES = {"57014", "55P03"}
-_MAX_SCOPE = IdempotencyKey._meta.get_field("scope").max_length
+_MAX_SCOPE = cast(int, IdempotencyKey._meta.get_field("scope").max_length)
 
 
 def _error(exc_class) -> JsonResponse:
@@ -84,7 +86,9 @@ def _scope(request, route: str) -> str | None:
         if len(scope) > _MAX_SCOPE:  # whatever a forwarded header holds, the column fits it
             scope = "ip-sha256:" + hashlib.sha256(scope.encode()).hexdigest()
         return scope
-    for authenticator in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+    # Imported classes at run time (DRF's settings import the dotted paths).
+    authenticators = cast(list[type[BaseAuthentication]], api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    for authenticator in authenticators:
         try:
             result = authenticator().authenticate(request)
         except (AuthenticationFailed, TokenError):

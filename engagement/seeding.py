@@ -22,9 +22,9 @@ def upsert_rows(model: type[models.Model], rows: list[dict]) -> SeedReport:
         for row in rows:
             values = dict(row)
             pk = values.pop(pk_name)
-            obj = model.objects.select_for_update().filter(pk=pk).first()
+            obj = model._default_manager.select_for_update().filter(pk=pk).first()
             if obj is None:
-                model.objects.create(**{pk_name: pk}, **values)
+                model._default_manager.create(**{pk_name: pk}, **values)
                 report.created.append(pk)
                 continue
             changed = [name for name, value in values.items() if getattr(obj, name) != value]

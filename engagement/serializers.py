@@ -17,7 +17,9 @@ class StrictSerializer(serializers.Serializer):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    fields = serializers.DictField(  # type: ignore[assignment]  # the error body's "fields" key
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -20,16 +20,11 @@ import threading
 import uuid
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django_redis.cache import RedisCache
+from redis.exceptions import RedisError
 from rest_framework import throttling
 
 logger = logging.getLogger("engagement.throttling")
-
-try:  # django-redis is installed with the project, but the cache may be any backend
-    from django_redis.cache import RedisCache
-    from redis.exceptions import RedisError
-except ImportError:  # pragma: no cover
-    RedisCache = None
-    RedisError = OSError
 
 # KEYS[1] the log (sorted set of request times); ARGV: now, cutoff, limit, member, ttl seconds.
 # Returns {1} when the request is let through (and logged), else {0, oldest time in the log}.
@@ -51,6 +46,10 @@ _MAX_IDENT = 64  # an IPv6 address with zone fits; keeps cache keys short whatev
 class AtomicRateThrottle(throttling.SimpleRateThrottle):
     """SimpleRateThrottle whose check-and-record is atomic (see the module docstring)."""
 
+    # Set by SimpleRateThrottle.__init__ from the rate.
+    num_requests: int
+    duration: int
+
     def get_ident(self, request):
         """The client address; anything longer than an IPv6 address (a forged header) is hashed."""
         ident = super().get_ident(request) or ""
@@ -65,7 +64,7 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
         if self.key is None:
             return True
         backend = caches[DEFAULT_CACHE_ALIAS]
-        if RedisCache is not None and isinstance(backend, RedisCache):
+        if isinstance(backend, RedisCache):
             try:
                 return self._allow_on_redis(backend)
             except (RedisError, OSError):

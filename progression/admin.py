@@ -137,6 +137,7 @@ class LatestEventsFormSet(BaseInlineFormSet):
 
     def get_queryset(self):
         if not hasattr(self, "_queryset"):
+            assert self.queryset is not None  # an inline formset always has one
             self._queryset = self.queryset.order_by("-id")[:LATEST_EVENTS]
         return self._queryset
 

@@ -39,16 +39,16 @@ class AdjustStateForm(forms.Form):
         self.order_fields(["energy", "fatigue", "loyalty", "note"])
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         deltas = [cleaned.get(name) for name in ("energy", "fatigue", "loyalty")]
         if all(delta is not None for delta in deltas) and not any(deltas):
             raise ValidationError("Give at least one non-zero change.", code="no_change")
         return cleaned
 
 
-def _bounds_message(condition: models.Q) -> tuple[str, str] | None:
+def _bounds_message(condition: object) -> tuple[str, str] | None:
     """(field, message) for a condition like Q(f__gte=a, f__lte=b) over one field and literals."""
-    if condition.negated or condition.connector != models.Q.AND:
+    if not isinstance(condition, models.Q) or condition.negated or condition.connector != models.Q.AND:
         return None
     field, low, high = None, None, None
     for child in condition.children:
@@ -71,7 +71,7 @@ def _bounds_message(condition: models.Q) -> tuple[str, str] | None:
     return field, f"Must be at most {high}."
 
 
-class ConstraintErrorsOnFieldsMixin:
+class ConstraintErrorsOnFieldsMixin(forms.ModelForm):
     """For ModelForms: show a CheckConstraint violation next to the field it bounds, in words.
 
     Django 5.2 checks the model's CheckConstraints in ModelForm._post_clean (full_clean ->
@@ -81,8 +81,8 @@ class ConstraintErrorsOnFieldsMixin:
     """
 
     def _post_clean(self):
-        super()._post_clean()
-        form_errors = self._errors.get(NON_FIELD_ERRORS)
+        super()._post_clean()  # type: ignore[misc]  # ModelForm's hook that validates constraints
+        form_errors = self.errors.get(NON_FIELD_ERRORS)
         if not form_errors:
             return
         by_message = {}
@@ -91,17 +91,21 @@ class ConstraintErrorsOnFieldsMixin:
                 target = _bounds_message(constraint.condition)
                 if target is not None and target[0] in self.fields:
                     by_message[constraint.get_violation_error_message()] = target
-        kept, moved = [], []
+        kept: list[ValidationError] = []
+        moved: list[tuple[str, str]] = []
         for error in form_errors.as_data():
             target = by_message.get(error.message)
-            (moved if target else kept).append(target or error)
+            if target:
+                moved.append(target)
+            else:
+                kept.append(error)
         if not moved:
             return
         if kept:
-            self._errors[NON_FIELD_ERRORS] = self.error_class(
+            self.errors[NON_FIELD_ERRORS] = self.error_class(
                 kept, error_class="nonfield", renderer=self.renderer
             )
         else:
-            del self._errors[NON_FIELD_ERRORS]
+            del self.errors[NON_FIELD_ERRORS]
         for field, message in moved:
             self.add_error(field, ValidationError(message, code="constraint_violated"))

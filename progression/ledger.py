@@ -36,7 +36,8 @@ class LedgerReport:
 
 def _grouped(rows: Iterator[tuple]) -> Iterator[tuple[object, list[tuple]]]:
     """Group consecutive rows by their first column."""
-    current, bucket = object(), []
+    current: object = object()
+    bucket: list[tuple] = []
     for row in rows:
         if row[0] != current:
             if bucket:

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 # The fields of the state, in ledger order. Every one of them is replayable from events.
 STATE_FIELDS = (
@@ -38,7 +39,7 @@ class Rules:
 
     @classmethod
     def from_mapping(cls, values: dict) -> Rules:
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
             key = field.name.upper()
             if key in values:

@@ -60,6 +60,7 @@ def lock_state(user) -> UserState:
     if state is None:
         ensure_state(user)
         state = fetch_by(UserState, "user", user.pk, for_update=True)
+        assert state is not None  # created just above, in this transaction
     return state
 
 

@@ -8,6 +8,7 @@ per-field machinery costs more CPU than the rest of a GET me/.
 
 from dataclasses import asdict
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import UserOutputSerializer
@@ -110,8 +111,10 @@ class EventSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "reference", "created_at", "deltas", "result"]
         read_only_fields = fields
 
-    def get_deltas(self, event) -> ChangesSerializer:
+    @extend_schema_field(ChangesSerializer)
+    def get_deltas(self, event) -> dict[str, int]:
         return event.deltas()
 
-    def get_result(self, event) -> StateSerializer:
+    @extend_schema_field(StateSerializer)
+    def get_result(self, event) -> dict:
         return {name: getattr(event, name) for name in [*STATE_FIELDS, "last_checkin_day"]}

@@ -40,7 +40,7 @@ class Command(BaseCommand):
                     self.style.SUCCESS(f"ledger OK: {report.users} users, {report.events} events verified")
                 )
             return
-        emails = dict(
+        emails: dict[object, str] = dict(
             User.objects.filter(pk__in=[m.user_id for m in report.mismatches]).values_list("pk", "email")
         )
         for mismatch in report.mismatches:

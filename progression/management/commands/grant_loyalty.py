@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if not form.is_valid():
             options_named = {"loyalty": "--amount", "note": "--note"}
             problems = "; ".join(
-                f"{options_named.get(field, '--amount')}: {' '.join(errors)}"
+                f"{options_named.get(field, '--amount')}: {' '.join(str(e) for e in errors)}"
                 for field, errors in form.errors.items()
             )
             raise CommandError(problems, returncode=USAGE_ERROR)

@@ -94,14 +94,32 @@ def test_me_patch_unknown_or_read_only_field_returns_400_and_changes_nothing(aut
     assert _snapshot(user) == before
 
 
-@pytest.mark.parametrize("payload", [{"display_name": "x" * 65}, {"display_name": None}, ["display_name"]])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"display_name": "x" * 65},
+        {"display_name": "x" + " " * 64},  # 65 characters sent, whatever trimming would leave
+        {"display_name": None},
+        {"display_name": "nul\u0000byte"},
+        ["display_name"],
+        # A JSON number or boolean is not a string: refused, never stored as "0".
+        {"display_name": 0},
+        {"display_name": 1.5},
+        {"display_name": True},
+        {"display_name": ["Ann"]},
+        {"display_name": {"first": "Ann"}},
+    ],
+)
 def test_me_patch_invalid_display_name_returns_400_and_changes_nothing(auth_client, user, payload):
     before = _snapshot(user)
 
     response = auth_client.patch(ME, payload, format="json")
 
     assert response.status_code == 400, response.content
-    assert response.json()["error"]["code"] == "validation_error"
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    if isinstance(payload, dict):
+        assert set(error["fields"]) == {"display_name"}
     assert _snapshot(user) == before
 
 

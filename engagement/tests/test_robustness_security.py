@@ -296,7 +296,7 @@ def test_events_invalid_page_size_falls_back_to_the_default_page(auth_client, us
     assert len(response.json()["results"]) == 20
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 6, 10**12, "abc", 1.5, True, None, [1], {"n": 1}])
+@pytest.mark.parametrize("quantity", [0, -1, 6, 10**12, "abc", "1", 1.0, 1.5, True, None, [1], {"n": 1}])
 def test_buy_quantity_outside_1_to_capacity_returns_400_and_buys_nothing(
     auth_client, user, catalog, quantity
 ):

@@ -22,7 +22,9 @@ class RefreshInputSerializer(StrictSerializer):
 
 
 class ProfileUpdateInputSerializer(StrictSerializer):
-    display_name = serializers.CharField(max_length=64, allow_blank=True)
+    """PATCH me/: every field is optional; an empty body changes nothing."""
+
+    display_name = serializers.CharField(max_length=64, allow_blank=True, required=False)
 
 
 class UserOutputSerializer(serializers.ModelSerializer):

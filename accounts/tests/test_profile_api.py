@@ -123,8 +123,34 @@ def test_me_patch_invalid_display_name_returns_400_and_changes_nothing(auth_clie
     assert _snapshot(user) == before
 
 
+@pytest.mark.parametrize("body", [{}, None])
+def test_me_patch_empty_returns_200_with_the_profile_and_changes_nothing(auth_client, user, body):
+    user.display_name = "Kept"
+    user.save()
+    before = _snapshot(user)
+
+    response = auth_client.patch(ME, body, format="json") if body is not None else auth_client.patch(ME)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["user"]["display_name"] == "Kept"
+    assert response.json()["state"]["energy"] == before[3]["energy"]
+    assert _snapshot(user) == before
+    assert verify_ledger().ok
+
+
+def test_me_patch_input_every_field_optional():
+    """Fields other features add to PATCH me/ are optional too: an empty PATCH stays a no-op."""
+    from accounts.api.serializers import ProfileUpdateInputSerializer
+
+    fields = ProfileUpdateInputSerializer().fields
+    assert fields
+    assert [name for name, field in fields.items() if field.required] == []
+
+
 def test_me_get_and_patch_stay_within_query_budget(auth_client, django_assert_max_num_queries):
     with django_assert_max_num_queries(2):  # the user (authentication) and the state
         assert auth_client.get(ME).status_code == 200
     with django_assert_max_num_queries(3):
         assert auth_client.patch(ME, {"display_name": "Budget"}, format="json").status_code == 200
+    with django_assert_max_num_queries(2):  # an empty PATCH writes nothing
+        assert auth_client.patch(ME, {}, format="json").status_code == 200

@@ -239,7 +239,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "engagement.schema.add_idempotency_header",
+        "engagement.schema.document_common_errors",
     ],
+    # A path parameter states what its converter matches; anything else is a 404.
+    "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
     "ENUM_NAME_OVERRIDES": {
         "EventKindEnum": "progression.models.EventKind",
         "RewardConditionEnum": "rewards.models.Condition",

@@ -72,7 +72,8 @@ def test_readyz_database_up_and_migrated_returns_200(api_client):
     response = api_client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    cache = "ok" if "redis" in settings.CACHES["default"]["BACKEND"] else "local"
+    assert response.json() == {"status": "ready", "cache": cache}
     assert "no-cache" in response["Cache-Control"]
 
 

@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "engagement.middleware.JSONErrorMiddleware",
     "engagement.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "engagement.middleware.StaticFilesMiddleware",  # WhiteNoise; see its docstring
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # After the security and host checks, so a replay gets them too and a redirect never
@@ -166,7 +166,10 @@ STORAGES = {
         else "whitenoise.storage.CompressedStaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = True
+# Production serves the collected files (collectstatic: the image build, `make run` without
+# DEBUG); engagement.middleware.StaticFilesMiddleware falls back to the apps' own directories
+# where they were never collected. DEBUG always reads them from the apps.
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MANIFEST_STRICT = False
 
 # --- Request limits -----------------------------------------------------------

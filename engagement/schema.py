@@ -146,8 +146,9 @@ def document_common_errors(result, generator, request, public):
 
     A body or a parameter can be refused (400); a body can be too large (413) or not JSON (415);
     an operation behind a token answers 401 without a valid one; a path parameter that names
-    nothing answers 404; every view is throttled (429); the database can be down (503). What a
-    view documents itself for the same status is kept, and completed.
+    nothing answers 404; an Accept header without JSON gets 406; every view is throttled (429);
+    the database can be down (503). What a view documents itself for the same status is kept,
+    and completed.
     """
     for operation in _operations(result):
         responses = operation.setdefault("responses", {})
@@ -168,6 +169,7 @@ def document_common_errors(result, generator, request, public):
             )
         if any(parameter.get("in") == "path" for parameter in parameters):
             _document(responses, "404", "Nothing matches the path.", errors.NotFound)
+        _document(responses, "406", "The Accept header does not allow JSON.", errors.NOT_ACCEPTABLE)
         if has_body:
             _document(responses, "413", "The body is over the size cap.", errors.RequestTooLarge)
             _document(

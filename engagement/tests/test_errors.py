@@ -153,6 +153,16 @@ def test_method_not_allowed_outside_drf_returns_405_in_error_shape(api_client):
     assert "GET" in response["Allow"]
 
 
+# --- 406 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml"])
+def test_accept_without_json_returns_406_not_acceptable(api_client, accept):
+    response = api_client.get("/api/v1/tools/", HTTP_ACCEPT=accept)
+
+    assert_error_shape(response, 406, "not_acceptable")
+
+
 # --- 413 ---------------------------------------------------------------------
 
 

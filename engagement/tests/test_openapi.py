@@ -155,7 +155,7 @@ def test_schema_every_operation_lists_its_error_answers_with_the_error_body(sche
     for path, method, operation in _operations(schema):
         responses = operation["responses"]
         parameters = operation.get("parameters", [])
-        expected = {"429", "503"}
+        expected = {"406", "429", "503"}
         if "requestBody" in operation:
             expected |= {"400", "413", "415"}
         if any(p["in"] in ("query", "header") for p in parameters):

@@ -127,8 +127,8 @@ def _document(responses: dict, status: str, description: str, *kinds: type[error
     missing = [code for code in map(_code, kinds) if f"`{code}`" not in response["description"]]
     if not missing:
         return
-    listed = " Codes: " not in response["description"]
-    response["description"] += (" Codes: " if listed else ", ") + ", ".join(f"`{c}`" for c in missing)
+    separator = ", " if " Codes: " in response["description"] else " Codes: "
+    response["description"] += separator + ", ".join(f"`{c}`" for c in missing)
     for code in missing:
         name = "".join(part.title() for part in code.split("_"))  # drf-spectacular's example names
         examples.setdefault(name, {"value": {"error": {"code": code, "message": "..."}}, "summary": code})
@@ -145,7 +145,8 @@ def document_common_errors(result, generator, request, public):
     """POSTPROCESSING_HOOK: every operation lists the error answers it can give.
 
     A body or a parameter can be refused (400); a body can be too large (413) or not JSON (415);
-    an operation behind a token answers 401 without a valid one; a path parameter that names
+    an operation that takes a token answers 401 to a bad one, and to none unless the token is
+    optional there (the public catalog reads it when sent); a path parameter that names
     nothing answers 404; an Accept header without JSON gets 406; every view is throttled (429);
     the database can be down (503). What a view documents itself for the same status is kept,
     and completed.
@@ -158,12 +159,14 @@ def document_common_errors(result, generator, request, public):
             _document(responses, "400", "Invalid input.", errors.ValidationFailed, errors.PARSE_ERROR)
         elif any(parameter.get("in") in ("query", "header") for parameter in parameters):
             _document(responses, "400", "Invalid input.", errors.ValidationFailed)
-        if any(requirement for requirement in operation.get("security", [])):
+        security = operation.get("security", [])
+        if any(security):  # a token is accepted: a bad one is refused, and a missing one unless optional
+            optional = {} in security
             _document(
                 responses,
                 "401",
-                "Missing, invalid or expired token.",
-                errors.NOT_AUTHENTICATED,
+                "Invalid or expired token." if optional else "Missing, invalid or expired token.",
+                *(() if optional else (errors.NOT_AUTHENTICATED,)),
                 errors.TOKEN_NOT_VALID,
                 errors.AUTHENTICATION_FAILED,
             )

@@ -123,10 +123,12 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # Redis answers in well under a millisecond; a host that does not answer must not
-                # hold a request for the operating system's connect timeout (see engagement/cache.py).
+                # A host that does not answer must not hold a request for the operating system's
+                # connect timeout (minutes), nor a Redis that accepts but never replies forever;
+                # either counts as an outage (engagement/cache.py). A reply gets more time than a
+                # connection: a busy Redis that is merely slow keeps counting.
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 2.0,
             },
             "KEY_PREFIX": "engagement",
         }

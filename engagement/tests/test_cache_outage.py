@@ -35,7 +35,7 @@ def redis_cache(location: str) -> dict:
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 2.0,
             },
             "KEY_PREFIX": "engagement",
         }

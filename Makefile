@@ -36,11 +36,17 @@ lock: install
 	$(UV_COMPILE) $(LOCK_ARGS) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 
 # Serves on SQLite (db.sqlite3) unless DATABASE_URL is set (a missing PostgreSQL database is
-# created); DEBUG is on unless DJANGO_DEBUG says otherwise.
+# created); DEBUG is on unless DJANGO_DEBUG says otherwise. Without DEBUG the static files are
+# served the production way, from what collectstatic writes to staticfiles/ (WhiteNoise).
 run: install
 	$(BIN)/python scripts/ensure_database.py
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py seed_catalog
+	@case "$$(echo "$${DJANGO_DEBUG:-true}" | tr A-Z a-z)" in \
+	  true|on|ok|y|yes|1) ;; \
+	  *) echo "$(BIN)/python manage.py collectstatic --noinput"; \
+	     $(BIN)/python manage.py collectstatic --noinput --verbosity 0 ;; \
+	esac
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # DATABASE_URL if set, else the local PostgreSQL if it answers, else SQLite (PostgreSQL-only tests skipped).

@@ -63,9 +63,11 @@ def rotate_refresh(*, refresh: str) -> dict[str, str]:
         return serializer.validated_data
 
 
-def update_profile(*, user: User, display_name: str) -> User:
-    user.display_name = display_name
-    user.save(update_fields=["display_name"])
+def update_profile(*, user: User, display_name: str | None = None) -> User:
+    """Change the fields given; with none given, nothing is written."""
+    if display_name is not None:
+        user.display_name = display_name
+        user.save(update_fields=["display_name"])
     return user
 
 

@@ -17,7 +17,6 @@ import shutil
 import signal
 import sys
 import uuid
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,7 +140,6 @@ class Bench:
         from django.utils import timezone
 
         self.today = timezone.now().date()
-        warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)  # whitenoise
         # Before the database is touched, so a stage the app renamed fails the run in its first second.
         self.stages = request_stages()
 

@@ -114,6 +114,7 @@ NOT_AUTHENTICATED = "not_authenticated"
 AUTHENTICATION_FAILED = "authentication_failed"
 TOKEN_NOT_VALID = "token_not_valid"
 UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+NOT_ACCEPTABLE = "not_acceptable"  # 406: the Accept header excludes JSON
 THROTTLED = "throttled"
 DRF_CODES = (
     PARSE_ERROR,
@@ -121,6 +122,7 @@ DRF_CODES = (
     AUTHENTICATION_FAILED,
     TOKEN_NOT_VALID,
     UNSUPPORTED_MEDIA_TYPE,
+    NOT_ACCEPTABLE,
     THROTTLED,
 )
 

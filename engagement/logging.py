@@ -1,4 +1,4 @@
-"""Request-id propagation into log records, and the JSON formatter used in production."""
+"""Request-id propagation into log records, the JSON formatter used in production, outage logging."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import contextvars
 import json
 import logging
 import re
+import threading
+import time
 from datetime import UTC, datetime
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -70,3 +72,52 @@ class ReadableFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class OutageLog:
+    """Logs a dependency's failures at most once per `interval` seconds (per process), then its recovery.
+
+    An outage of a dependency the service works around (the cache) fails every request the
+    same way: logging each one would flood the logs exactly when operators read them. The
+    first failure is a WARNING at once; later ones are counted, and the next WARNING, at least
+    `interval` seconds on, says how many there were. The first success after failures is
+    one INFO line. No tracebacks: the exception's class and message say what failed.
+    """
+
+    def __init__(self, logger: logging.Logger, what: str, *, interval: float = 60.0, clock=time.monotonic):
+        self._logger = logger
+        self._what = what
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0  # since the last success
+        self._unreported = 0  # since the last WARNING
+        self._reported_at: float | None = None
+
+    def failure(self, exc: BaseException) -> None:
+        with self._lock:
+            now = self._clock()
+            self._failures += 1
+            if self._reported_at is not None and now - self._reported_at < self._interval:
+                self._unreported += 1
+                return
+            repeats, self._unreported, self._reported_at = self._unreported, 0, now
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if repeats:
+            self._logger.warning(
+                "%s unreachable (%s); %d more failures in the last %d s",
+                self._what,
+                detail,
+                repeats,
+                round(self._interval),
+            )
+        else:
+            self._logger.warning("%s unreachable (%s)", self._what, detail)
+
+    def success(self) -> None:
+        if not self._failures:  # the common case: no lock
+            return
+        with self._lock:
+            failures, self._failures, self._unreported, self._reported_at = self._failures, 0, 0, None
+        if failures:
+            self._logger.info("%s reachable again after %d failures", self._what, failures)

@@ -1,14 +1,16 @@
-"""Cross-cutting HTTP middleware: the request id on every response, and the body-size cap."""
+"""Cross-cutting HTTP middleware: the request id on every response, the body-size cap, static files."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
 
 from django.conf import settings
 from django.utils.log import log_response
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from engagement import errors
 from engagement.exceptions import json_error
@@ -108,3 +110,21 @@ class JSONErrorMiddleware:
                     replaced[header] = response[header]
             return replaced
         return response
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, serving what collectstatic wrote, or the apps' own static files where it never ran.
+
+    Production serves STATIC_ROOT: collected at image build time (Dockerfile), by `make run`
+    when DEBUG is off, or by the deploy's `manage.py collectstatic`; compressed copies included,
+    and no directory scan of the installed apps at start. A process started without a prior
+    collectstatic (a bare gunicorn on a fresh checkout) would otherwise log WhiteNoise's
+    "No directory at" warning in every worker and serve no admin or docs assets; instead it
+    serves them from the apps' static directories (Django's finders), as DEBUG does.
+    """
+
+    def add_files(self, root, prefix=None):
+        if root == self.static_root and not os.path.isdir(root):
+            self.use_finders = True  # read right after this call in WhiteNoiseMiddleware.__init__
+            return
+        super().add_files(root, prefix)

@@ -1,12 +1,66 @@
-"""OpenAPI helpers: the documented error responses every endpoint shares."""
+"""OpenAPI: closed request bodies, and the documented error responses every endpoint shares.
+
+The schema says exactly what the server accepts (clients are generated from it, and the suite
+fuzzes the server against it): request bodies of StrictSerializer are closed and their strings
+state what the server refuses; every operation lists the error answers it can give
+(document_common_errors); the idempotent POSTs document their header (add_idempotency_header).
+"""
 
 from __future__ import annotations
 
+import inspect
+
+from django.core.validators import ProhibitNullCharactersValidator
 from django.urls import NoReverseMatch, reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from rest_framework import serializers
 
 from engagement import errors
-from engagement.serializers import ErrorSerializer
+from engagement.serializers import ErrorSerializer, StrictSerializer
+
+# What a CharField refuses besides its length: NUL (PostgreSQL cannot store it), and, when it
+# trims whitespace and refuses blanks, a value that is only whitespace.
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+NOT_BLANK_NO_NUL_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
+def _string_pattern(field: serializers.CharField) -> str | None:
+    if not any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators):
+        return None
+    if field.trim_whitespace and not field.allow_blank:
+        return NOT_BLANK_NO_NUL_PATTERN
+    return NO_NUL_PATTERN
+
+
+class StrictSerializerExtension(OpenApiSerializerExtension):
+    """A StrictSerializer's request body is closed (`additionalProperties: false`), as the server is."""
+
+    target_class = "engagement.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction != "request":
+            return schema
+        schema["additionalProperties"] = False
+        if schema.get("description") == inspect.getdoc(StrictSerializer):
+            del schema["description"]  # the base class's docstring, not this body's
+        properties = schema.get("properties", {})
+        for name, field in force_instance(self.target).fields.items():
+            prop = properties.get(name)
+            if (
+                prop is None
+                or not isinstance(field, serializers.CharField)
+                or prop.get("type") != "string"
+                or {"pattern", "format", "enum"} & set(prop)
+            ):
+                continue
+            pattern = _string_pattern(field)
+            if pattern:
+                prop["pattern"] = pattern
+        return schema
 
 
 def _code(error: type[errors.DomainError] | str) -> str:
@@ -53,78 +107,118 @@ def _idempotent_paths() -> set[str]:
 
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
-
-
-def _error_response(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
-
-
 _HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
 
 
-def _add_common_errors(result) -> None:
-    """Answers any operation can give outside its view: body cap and media type, database down."""
+def _document(responses: dict, status: str, description: str, *kinds: type[errors.DomainError] | str) -> None:
+    """Make `responses[status]` an error answer naming every code in `kinds`.
+
+    An answer the view documented keeps its description; the codes it does not name yet are
+    added to it, each with an example body.
+    """
+    response = responses.get(status)
+    if response is None:
+        response = responses[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+    content = response.setdefault("content", {}).setdefault("application/json", {"schema": _ERROR_REF})
+    examples = content.setdefault("examples", {})
+    missing = [code for code in map(_code, kinds) if f"`{code}`" not in response["description"]]
+    if not missing:
+        return
+    separator = ", " if " Codes: " in response["description"] else " Codes: "
+    response["description"] += separator + ", ".join(f"`{c}`" for c in missing)
+    for code in missing:
+        name = "".join(part.title() for part in code.split("_"))  # drf-spectacular's example names
+        examples.setdefault(name, {"value": {"error": {"code": code, "message": "..."}}, "summary": code})
+
+
+def _operations(result):
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
-            if method not in _HTTP_METHODS:
-                continue
-            responses = operation.setdefault("responses", {})
-            if "requestBody" in operation:
-                responses.setdefault(
-                    "413",
-                    _error_response(f"`{errors.RequestTooLarge.code}`: the body is over the size cap."),
-                )
-                responses.setdefault(
-                    "415",
-                    _error_response(
-                        f"`{errors.UNSUPPORTED_MEDIA_TYPE}`: send `Content-Type: application/json`."
-                    ),
-                )
-            responses.setdefault(
-                "503",
-                _error_response(
-                    f"`{errors.ServiceUnavailable.code}`: the database is unavailable; see Retry-After."
-                ),
+            if method in _HTTP_METHODS:
+                yield operation
+
+
+def document_common_errors(result, generator, request, public):
+    """POSTPROCESSING_HOOK: every operation lists the error answers it can give.
+
+    A body or a parameter can be refused (400); a body can be too large (413) or not JSON (415);
+    an operation that takes a token answers 401 to a bad one, and to none unless the token is
+    optional there (the public catalog reads it when sent); a path parameter that names
+    nothing answers 404; an Accept header without JSON gets 406; every view is throttled (429);
+    the database can be down (503). What a view documents itself for the same status is kept,
+    and completed.
+    """
+    for operation in _operations(result):
+        responses = operation.setdefault("responses", {})
+        parameters = operation.get("parameters", [])
+        has_body = "requestBody" in operation
+        if has_body:
+            _document(responses, "400", "Invalid input.", errors.ValidationFailed, errors.PARSE_ERROR)
+        elif any(parameter.get("in") in ("query", "header") for parameter in parameters):
+            _document(responses, "400", "Invalid input.", errors.ValidationFailed)
+        security = operation.get("security", [])
+        if any(security):  # a token is accepted: a bad one is refused, and a missing one unless optional
+            optional = {} in security
+            _document(
+                responses,
+                "401",
+                "Invalid or expired token." if optional else "Missing, invalid or expired token.",
+                *(() if optional else (errors.NOT_AUTHENTICATED,)),
+                errors.TOKEN_NOT_VALID,
+                errors.AUTHENTICATION_FAILED,
             )
+        if any(parameter.get("in") == "path" for parameter in parameters):
+            _document(responses, "404", "Nothing matches the path.", errors.NotFound)
+        _document(responses, "406", "The Accept header does not allow JSON.", errors.NOT_ACCEPTABLE)
+        if has_body:
+            _document(responses, "413", "The body is over the size cap.", errors.RequestTooLarge)
+            _document(
+                responses, "415", "Send `Content-Type: application/json`.", errors.UNSUPPORTED_MEDIA_TYPE
+            )
+        _document(responses, "429", "Too many requests; see Retry-After.", errors.THROTTLED)
+        _document(
+            responses, "503", "The database is unavailable; see Retry-After.", errors.ServiceUnavailable
+        )
+    return result
+
+
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": (
+        "Makes the request safe to retry for 24 h: a repeat with the same method, path "
+        "and body replays the first response (header `Idempotent-Replayed: true`) "
+        "without doing the work again. Scope: the user (register: the client IP)."
+    ),
+}
 
 
 def add_idempotency_header(result, generator, request, public):
-    """POSTPROCESSING_HOOK: document Idempotency-Key and its answers on the idempotent POSTs.
-
-    Also documents the answers every operation shares (413/415 for bodies, 503).
-    """
-    _add_common_errors(result)
+    """POSTPROCESSING_HOOK: document Idempotency-Key and its answers on the idempotent POSTs."""
     idempotent = _idempotent_paths()
     for path, operations in result.get("paths", {}).items():
         post = operations.get("post")
         if path not in idempotent or post is None:
             continue
-        post.setdefault("parameters", []).append(
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-                "description": (
-                    "Makes the request safe to retry for 24 h: a repeat with the same method, path "
-                    "and body replays the first response (header `Idempotent-Replayed: true`) "
-                    "without doing the work again. Scope: the user (register: the client IP)."
-                ),
-            }
-        )
+        post.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY_PARAMETER))
         responses = post.setdefault("responses", {})
-        responses.setdefault("400", _error_response("Invalid input or Idempotency-Key."))
-        responses.setdefault(
+        _document(responses, "400", "Invalid input.", errors.InvalidIdempotencyKey)
+        _document(
+            responses,
             "409",
-            _error_response(
-                f"Conflict; `{errors.IdempotencyKeyInUse.code}` while a first request with this key "
-                "is still running."
-            ),
+            "A first request with this Idempotency-Key is still running, or a concurrent change won (retry).",
+            errors.IdempotencyKeyInUse,
+            errors.ConcurrentChange,
         )
-        responses.setdefault(
+        _document(
+            responses,
             "422",
-            _error_response(
-                f"`{errors.IdempotencyKeyReused.code}`: the key was used for a different request."
-            ),
+            "The Idempotency-Key was used for a different request.",
+            errors.IdempotencyKeyReused,
         )
     return result

@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "engagement.middleware.JSONErrorMiddleware",
     "engagement.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "engagement.middleware.StaticFilesMiddleware",  # WhiteNoise; see its docstring
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # After the security and host checks, so a replay gets them too and a redirect never
@@ -121,7 +121,15 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # A host that does not answer must not hold a request for the operating system's
+                # connect timeout (minutes), nor a Redis that accepts but never replies forever;
+                # either counts as an outage (engagement/cache.py). A reply gets more time than a
+                # connection: a busy Redis that is merely slow keeps counting.
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 2.0,
+            },
             "KEY_PREFIX": "engagement",
         }
     }
@@ -160,7 +168,10 @@ STORAGES = {
         else "whitenoise.storage.CompressedStaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = True
+# Production serves the collected files (collectstatic: the image build, `make run` without
+# DEBUG); engagement.middleware.StaticFilesMiddleware falls back to the apps' own directories
+# where they were never collected. DEBUG always reads them from the apps.
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MANIFEST_STRICT = False
 
 # --- Request limits -----------------------------------------------------------
@@ -239,7 +250,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "engagement.schema.add_idempotency_header",
+        "engagement.schema.document_common_errors",
     ],
+    # A path parameter states what its converter matches; anything else is a 404.
+    "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},
     "ENUM_NAME_OVERRIDES": {
         "EventKindEnum": "progression.models.EventKind",
         "RewardConditionEnum": "rewards.models.Condition",

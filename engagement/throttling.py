@@ -8,23 +8,21 @@ separate cache calls, so a burst spread over several gunicorn workers slips past
 (two workers read the same log and both let their request through). Here the check and the
 write are one step: on Redis, one Lua script over a sorted set (an exact sliding window, atomic
 across processes and hosts); on any other cache (local memory: one process), DRF's log under a
-process lock. If Redis cannot be reached the throttle lets the request through and logs it:
-an outage of the cache must not take the API down with it.
+process lock. If Redis cannot be reached the throttle lets the request through: an outage of
+the cache must not take the API down with it, nor flood its logs (engagement.cache: one WARNING
+a minute at most per process, and a short pause before the next attempt).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import uuid
 
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django_redis.cache import RedisCache
-from redis.exceptions import RedisError
+from django.core.cache import DEFAULT_CACHE_ALIAS
 from rest_framework import throttling
 
-logger = logging.getLogger("engagement.throttling")
+from engagement import cache
 
 # KEYS[1] the log (sorted set of request times); ARGV: now, cutoff, limit, member, ttl seconds.
 # Returns {1} when the request is let through (and logged), else {0, oldest time in the log}.
@@ -63,13 +61,18 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        backend = caches[DEFAULT_CACHE_ALIAS]
-        if isinstance(backend, RedisCache):
+        backend = cache.redis_cache()
+        if backend is not None:
+            health = cache.health()
+            if not health.usable():
+                return True  # the cache failed moments ago: let the request through at once
             try:
-                return self._allow_on_redis(backend)
-            except (RedisError, OSError):
-                logger.warning("throttle cache unreachable; request let through", exc_info=True)
+                allowed = self._allow_on_redis(backend)
+            except cache.CACHE_ERRORS as exc:
+                health.failed(exc)
                 return True
+            health.succeeded()
+            return allowed
         with _local_lock:
             return super().allow_request(request, view)
 

@@ -10,7 +10,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from engagement import errors
+from engagement import cache, errors
 from engagement.exceptions import json_error
 
 logger = logging.getLogger("engagement.probes")
@@ -36,7 +36,11 @@ def _pending_migrations(connection) -> bool:
 @never_cache
 @require_GET
 def readyz(request):
-    """Readiness: the database answers and every migration is applied, else 503."""
+    """Readiness: the database answers and every migration is applied, else 503.
+
+    The body also says how the shared cache is: "ok", "degraded" (Redis does not answer) or
+    "local" (no REDIS_URL: each process counts its own throttles).
+    """
     connection = connections[DEFAULT_DB_ALIAS]
     try:
         pool = getattr(connection, "pool", None)
@@ -54,7 +58,9 @@ def readyz(request):
     except Exception:
         logger.warning("readiness check failed: database unreachable", exc_info=True)
         return json_error(errors.DatabaseUnavailable())
-    return JsonResponse({"status": "ready"})
+    # The service runs without its cache (throttles let requests through), so a cache outage
+    # is reported here but does not make the instance unready.
+    return JsonResponse({"status": "ready", "cache": cache.status()})
 
 
 def bad_request(request, exception=None):

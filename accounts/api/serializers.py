@@ -1,20 +1,68 @@
 """Input and output shapes of the account endpoints."""
 
+from django.contrib.auth.password_validation import (
+    MinimumLengthValidator,
+    NumericPasswordValidator,
+    get_default_password_validators,
+    password_validators_help_texts,
+)
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from accounts.models import User
 from engagement.serializers import StrictSerializer
 
+PASSWORD_MAX_LENGTH = 128
+
+
+def password_min_length() -> int:
+    """The shortest password AUTH_PASSWORD_VALIDATORS accept (their MinimumLengthValidator)."""
+    lengths = [
+        v.min_length for v in get_default_password_validators() if isinstance(v, MinimumLengthValidator)
+    ]
+    return max(lengths, default=1)
+
+
+# Not only digits (NumericPasswordValidator), and no NUL, as a pattern the schema can state.
+NOT_ONLY_DIGITS = RegexValidator(
+    r"\A[^\u0000]*[^0-9\u0000][^\u0000]*\Z",
+    message="This password is entirely numeric.",
+    code="password_entirely_numeric",
+)
+
+
+def _password_rules() -> list[RegexValidator]:
+    numeric = any(isinstance(v, NumericPasswordValidator) for v in get_default_password_validators())
+    return [NOT_ONLY_DIGITS] if numeric else []
+
+
+def new_password_field(**kwargs) -> serializers.CharField:
+    """A password being chosen, with the rules of AUTH_PASSWORD_VALIDATORS the schema can state.
+
+    Length and "not only digits" are checked here too, so the schema's minLength, maxLength and
+    pattern are exactly the server's; the rules JSON Schema cannot express (not a common
+    password, not like the email) are in the description, and the service enforces them all.
+    """
+    return serializers.CharField(
+        min_length=password_min_length(),
+        max_length=PASSWORD_MAX_LENGTH,
+        trim_whitespace=False,
+        validators=_password_rules(),
+        style={"input_type": "password"},
+        help_text=" ".join(password_validators_help_texts()),
+        **kwargs,
+    )
+
 
 class RegisterInputSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+    password = new_password_field()
     display_name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
 
 class LoginInputSerializer(StrictSerializer):
     email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False)
 
 
 class RefreshInputSerializer(StrictSerializer):
@@ -22,7 +70,9 @@ class RefreshInputSerializer(StrictSerializer):
 
 
 class ProfileUpdateInputSerializer(StrictSerializer):
-    display_name = serializers.CharField(max_length=64, allow_blank=True)
+    """PATCH me/: every field is optional; an empty body changes nothing."""
+
+    display_name = serializers.CharField(max_length=64, allow_blank=True, required=False)
 
 
 class UserOutputSerializer(serializers.ModelSerializer):

@@ -94,15 +94,57 @@ def test_me_patch_unknown_or_read_only_field_returns_400_and_changes_nothing(aut
     assert _snapshot(user) == before
 
 
-@pytest.mark.parametrize("payload", [{"display_name": "x" * 65}, {"display_name": None}, ["display_name"]])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"display_name": "x" * 65},
+        {"display_name": "x" + " " * 64},  # 65 characters sent, whatever trimming would leave
+        {"display_name": None},
+        {"display_name": "nul\u0000byte"},
+        ["display_name"],
+        # A JSON number or boolean is not a string: refused, never stored as "0".
+        {"display_name": 0},
+        {"display_name": 1.5},
+        {"display_name": True},
+        {"display_name": ["Ann"]},
+        {"display_name": {"first": "Ann"}},
+    ],
+)
 def test_me_patch_invalid_display_name_returns_400_and_changes_nothing(auth_client, user, payload):
     before = _snapshot(user)
 
     response = auth_client.patch(ME, payload, format="json")
 
     assert response.status_code == 400, response.content
-    assert response.json()["error"]["code"] == "validation_error"
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    if isinstance(payload, dict):
+        assert set(error["fields"]) == {"display_name"}
     assert _snapshot(user) == before
+
+
+@pytest.mark.parametrize("body", [{}, None])
+def test_me_patch_empty_returns_200_with_the_profile_and_changes_nothing(auth_client, user, body):
+    user.display_name = "Kept"
+    user.save()
+    before = _snapshot(user)
+
+    response = auth_client.patch(ME, body, format="json") if body is not None else auth_client.patch(ME)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["user"]["display_name"] == "Kept"
+    assert response.json()["state"]["energy"] == before[3]["energy"]
+    assert _snapshot(user) == before
+    assert verify_ledger().ok
+
+
+def test_me_patch_input_every_field_optional():
+    """Fields other features add to PATCH me/ are optional too: an empty PATCH stays a no-op."""
+    from accounts.api.serializers import ProfileUpdateInputSerializer
+
+    fields = ProfileUpdateInputSerializer().fields
+    assert fields
+    assert [name for name, field in fields.items() if field.required] == []
 
 
 def test_me_get_and_patch_stay_within_query_budget(auth_client, django_assert_max_num_queries):
@@ -110,3 +152,5 @@ def test_me_get_and_patch_stay_within_query_budget(auth_client, django_assert_ma
         assert auth_client.get(ME).status_code == 200
     with django_assert_max_num_queries(3):
         assert auth_client.patch(ME, {"display_name": "Budget"}, format="json").status_code == 200
+    with django_assert_max_num_queries(2):  # an empty PATCH writes nothing
+        assert auth_client.patch(ME, {}, format="json").status_code == 200

@@ -84,6 +84,14 @@ def test_unauthenticated_returns_401_with_www_authenticate(api_client):
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
+def test_public_catalog_with_bad_token_returns_401_and_without_token_200(api_client):
+    bad = api_client.get("/api/v1/tools/", HTTP_AUTHORIZATION="Bearer not-a-token")
+    anonymous = api_client.get("/api/v1/tools/")
+
+    assert_error_shape(bad, 401, "token_not_valid")
+    assert anonymous.status_code == 200
+
+
 def test_bad_credentials_returns_401_with_www_authenticate(api_client, user):
     response = api_client.post(TOKEN, {"email": user.email, "password": "wrong-pass-123"}, format="json")
 
@@ -151,6 +159,16 @@ def test_method_not_allowed_outside_drf_returns_405_in_error_shape(api_client):
 
     assert_error_shape(response, 405, "method_not_allowed")
     assert "GET" in response["Allow"]
+
+
+# --- 406 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml"])
+def test_accept_without_json_returns_406_not_acceptable(api_client, accept):
+    response = api_client.get("/api/v1/tools/", HTTP_ACCEPT=accept)
+
+    assert_error_shape(response, 406, "not_acceptable")
 
 
 # --- 413 ---------------------------------------------------------------------

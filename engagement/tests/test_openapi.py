@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 from django.conf import settings
+from django.contrib.auth.password_validation import MinimumLengthValidator as MinimumLength
+from django.contrib.auth.password_validation import get_default_password_validators
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -33,8 +35,10 @@ ENDPOINTS = {
     "/api/v1/rewards/": {"get"},
     "/api/v1/rewards/{slug}/claim/": {"post"},
 }
-PUBLIC = {"/api/v1/auth/register/", "/api/v1/auth/token/", "/api/v1/auth/token/refresh/"}
-PUBLIC |= {"/api/v1/tools/", "/api/v1/tools/{slug}/"}
+# Public: no token read at all (auth), or an optional one (the catalog reads a token when sent).
+NO_TOKEN = {"/api/v1/auth/register/", "/api/v1/auth/token/", "/api/v1/auth/token/refresh/"}
+OPTIONAL_TOKEN = {"/api/v1/tools/", "/api/v1/tools/{slug}/"}
+PUBLIC = NO_TOKEN | OPTIONAL_TOKEN
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 
 
@@ -73,11 +77,17 @@ def test_schema_documents_401_on_protected_and_auth_only_where_needed(schema):
     for path, methods in ENDPOINTS.items():
         for method in methods:
             operation = schema["paths"][path][method]
-            if path in PUBLIC:
+            if path in NO_TOKEN:
                 assert operation.get("security") in (None, [], [{}]), (path, method)
+                answer_401 = operation["responses"].get("401", {}).get("description", "")
+                assert "not_authenticated" not in answer_401, (path, method)
+            elif path in OPTIONAL_TOKEN:
+                assert operation["security"] == [{"jwtAuth": []}, {}], (path, method)
+                assert "not_authenticated" not in operation["responses"]["401"]["description"]
+                assert "token_not_valid" in operation["responses"]["401"]["description"]
             else:
                 assert "401" in operation["responses"], (path, method)
-                assert {"jwtAuth": []} in operation["security"], (path, method)
+                assert operation["security"] == [{"jwtAuth": []}], (path, method)
 
 
 def test_schema_yaml_served_without_authentication(api_client):
@@ -121,3 +131,74 @@ def test_docs_without_collectstatic_returns_html(settings, tmp_path):
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- the schema says exactly what the server accepts -----------------------------------------
+
+
+def _operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def _component(schema, ref: str) -> dict:
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def test_schema_every_request_body_is_closed_like_the_server(schema):
+    bodies = {}
+    for path, method, operation in _operations(schema):
+        if "requestBody" in operation:
+            ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            bodies[(path, method)] = _component(schema, ref)
+
+    assert bodies, "no operation takes a body?"
+    for where, body in bodies.items():
+        assert body.get("additionalProperties") is False, where
+
+
+def test_schema_every_operation_lists_its_error_answers_with_the_error_body(schema):
+    for path, method, operation in _operations(schema):
+        responses = operation["responses"]
+        parameters = operation.get("parameters", [])
+        expected = {"406", "429", "503"}
+        if "requestBody" in operation:
+            expected |= {"400", "413", "415"}
+        if any(p["in"] in ("query", "header") for p in parameters):
+            expected.add("400")
+        if any(p["in"] == "path" for p in parameters):
+            expected.add("404")
+        if path not in NO_TOKEN:
+            expected.add("401")
+        assert expected <= set(responses), (path, method, sorted(expected - set(responses)))
+        for status, response in responses.items():
+            if status.startswith(("4", "5")):
+                schema_ref = response["content"]["application/json"]["schema"]["$ref"]
+                assert schema_ref == "#/components/schemas/Error", (path, method, status)
+                assert "`" in response["description"], (path, method, status)  # names its codes
+
+
+def test_schema_register_password_states_the_servers_length_rules(schema):
+    password = schema["components"]["schemas"]["RegisterInputRequest"]["properties"]["password"]
+    (minimum,) = [v.min_length for v in get_default_password_validators() if isinstance(v, MinimumLength)]
+
+    assert password["minLength"] == minimum == 8
+    assert password["maxLength"] == 128
+    assert re.search(password["pattern"], "a long passphrase 42")
+    assert not re.search(password["pattern"], "1234567890")  # entirely numeric
+    assert "common" in password["description"]
+
+
+def test_schema_patch_me_every_field_optional(schema):
+    body = schema["components"]["schemas"]["PatchedProfileUpdateInputRequest"]
+
+    assert body["properties"]
+    assert not body.get("required")
+
+
+def test_schema_pagination_page_size_is_a_positive_integer(schema):
+    for path in ("/api/v1/me/events/", "/api/v1/checkins/"):
+        (page_size,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "page_size"]
+        assert page_size["schema"] == {"type": "integer", "minimum": 1}, path

@@ -285,18 +285,39 @@ def test_checkins_page_size_is_capped_at_100(auth_client, user):
     assert page["next"]
 
 
-@pytest.mark.parametrize("page_size", ["0", "-5", "abc", "1e9", ""])
-def test_events_invalid_page_size_falls_back_to_the_default_page(auth_client, user, page_size):
+@pytest.mark.parametrize("path", [EVENTS, CHECKINS])
+@pytest.mark.parametrize("page_size", ["0", "-5", "abc", "1e9", "", "null", "5.0", " 5", "+5", "05"])
+def test_list_invalid_page_size_returns_400_naming_it(auth_client, user, path, page_size):
+    adjust_state(user=user, note="one event", loyalty=1)
+
+    response = auth_client.get(path, {"page_size": page_size})
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == {"page_size"}
+
+
+@pytest.mark.parametrize("path", [EVENTS, CHECKINS])
+@pytest.mark.parametrize(
+    "query", ["page_size=5&page_size=5", "page_size=null&page_size=null", "cursor=&cursor="]
+)
+def test_list_paging_parameter_given_twice_returns_400_naming_it(auth_client, user, path, query):
+    response = auth_client.get(f"{path}?{query}")
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == {query.split("=")[0]}
+
+
+def test_events_valid_page_size_returns_that_many(auth_client, user):
     for n in range(25):
         adjust_state(user=user, note=f"n{n}", loyalty=1)
 
-    response = auth_client.get(EVENTS, {"page_size": page_size})
+    page = auth_client.get(EVENTS, {"page_size": "7"}).json()
 
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == 20
+    assert len(page["results"]) == 7
+    assert "page_size=7" in page["next"]
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 6, 10**12, "abc", 1.5, True, None, [1], {"n": 1}])
+@pytest.mark.parametrize("quantity", [0, -1, 6, 10**12, "abc", "1", 1.0, 1.5, True, None, [1], {"n": 1}])
 def test_buy_quantity_outside_1_to_capacity_returns_400_and_buys_nothing(
     auth_client, user, catalog, quantity
 ):

@@ -18,7 +18,7 @@ TOOL_NOT_FOUND = {404: error_response("Unknown or inactive tool.", ToolNotFound)
 class ToolListView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["tools"], responses={200: s.ToolSerializer(many=True), **THROTTLED}, auth=[])
+    @extend_schema(tags=["tools"], responses={200: s.ToolSerializer(many=True), **THROTTLED})
     def get(self, request):
         return Response(s.ToolSerializer(selectors.active_tools(), many=True).data)
 
@@ -26,7 +26,7 @@ class ToolListView(APIView):
 class ToolDetailView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["tools"], responses={200: s.ToolSerializer, **TOOL_NOT_FOUND, **THROTTLED}, auth=[])
+    @extend_schema(tags=["tools"], responses={200: s.ToolSerializer, **TOOL_NOT_FOUND, **THROTTLED})
     def get(self, request, slug):
         tool = selectors.active_tools().filter(slug=slug).first()
         if tool is None:

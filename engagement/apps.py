@@ -1,8 +1,20 @@
-"""The project package as an app: it owns cross-cutting models (idempotency keys)."""
+"""The project package as an app (it owns cross-cutting models: idempotency keys), and the admin's app."""
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class EngagementConfig(AppConfig):
     name = "engagement"
     verbose_name = "Engagement platform"
+
+
+class EngagementAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with engagement.admin.EngagementAdminSite as `admin.site`.
+
+    Named in INSTALLED_APPS in place of "django.contrib.admin" (Django's documented way to
+    replace the default site); not this package's own config (default = False).
+    """
+
+    default = False
+    default_site = "engagement.admin.EngagementAdminSite"

@@ -26,7 +26,7 @@ ALLOWED_HOSTS = env.list(
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "engagement.apps.EngagementAdminConfig",  # django.contrib.admin, with the overview page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "progression",
     "inventory",
     "rewards",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +268,21 @@ ENGAGEMENT = {
 # progression.changes.AfterChangeOutcome; later consumers see what earlier ones added.
 ENGAGEMENT_AFTER_CHANGE = [
     "rewards.services.unlock_after_change",  # unlock rewards; auto-claim them (reward_claim events)
+    # The overview's daily rollup: one UPSERT. Keep it last: it must see every event of the
+    # change, and the counter rows it updates stay locked until the commit.
+    "analytics.services.roll_up_after_change",
+]
+
+# The charts of the admin's engagement overview, in page order (analytics/overview.py): each
+# is called as provider(period=<analytics.overview.Period>) and returns an overview.Chart.
+ENGAGEMENT_OVERVIEW_CHARTS = [
+    "analytics.overview.daily_activity",
+    "analytics.overview.registrations",
+    "analytics.overview.retention",
+    "analytics.overview.streaks",
+    "analytics.overview.loyalty",
+    "analytics.overview.tools",
+    "analytics.overview.webhook_deliveries",
 ]
 
 # --- Logging ------------------------------------------------------------------

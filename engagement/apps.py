@@ -8,6 +8,14 @@ class EngagementConfig(AppConfig):
     name = "engagement"
     verbose_name = "Engagement platform"
 
+    def ready(self):
+        from django.core.signals import setting_changed
+
+        from engagement import metrics
+
+        # Read once and cached: reloaded when a test overrides the setting.
+        setting_changed.connect(metrics.on_setting_changed, dispatch_uid="engagement_metrics_reload")
+
 
 class EngagementAdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin with engagement.admin.EngagementAdminSite as `admin.site`.

@@ -39,10 +39,19 @@ class Period:
     start: date
     end: date
     today: date
+    # Reads that several charts share, made once per page (see registrations_by_day()).
+    shared: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def weeks(self) -> tuple[date, date]:
+        """(Monday of the first week, last day up to today of the last week) the period touches."""
+        first = self.start - timedelta(days=self.start.weekday())
+        last_week = self.end - timedelta(days=self.end.weekday())
+        return first, min(last_week + timedelta(days=6), self.today)
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,15 @@ def daily_chart(
     )
 
 
+def registrations_by_day(period: Period) -> dict[date, int]:
+    """Registrations on every day of the period's weeks: one pass over the users, shared by the
+    registrations and retention charts."""
+    if "registrations" not in period.shared:
+        first, last = period.weeks
+        period.shared["registrations"] = selectors.registrations_by_day(start=first, end=last)
+    return period.shared["registrations"]
+
+
 def _by_day(totals, metric: str, subgroup: str = "") -> dict[date, int]:
     return {day: value for (m, day, sub), value in totals.items() if m == metric and sub == subgroup}
 
@@ -137,20 +155,18 @@ def registrations(*, period: Period) -> Chart:
         description="New accounts, by the UTC day they were created.",
         kind=ChartKind.BARS,
         period=period,
-        series=[("Registrations", selectors.registrations_by_day(start=period.start, end=period.end))],
+        series=[("Registrations", registrations_by_day(period))],
     )
 
 
 def retention(*, period: Period) -> Chart:
     """D1/D7/D30 retention of each registration week that overlaps the period."""
-    first_week = period.start - timedelta(days=period.start.weekday())
-    last_week = period.end - timedelta(days=period.end.weekday())
-    last_day = min(last_week + timedelta(days=6), period.today)  # whole weeks, up to today
-    joined = selectors.registrations_by_day(start=first_week, end=last_day)
+    first_week, last_day = period.weeks  # whole weeks, up to today
+    joined = registrations_by_day(period)
     retained = selectors.rollup_totals(metrics=[Metric.RETAINED], start=first_week, end=last_day)
     rows = []
     week = first_week
-    while week <= last_week:
+    while week <= period.end:
         days = [week + timedelta(days=n) for n in range(7)]
         row: list = [week, sum(joined.get(day, 0) for day in days)]
         for offset, label in RETENTION_DAYS:

@@ -35,7 +35,7 @@ def registrations_by_day(*, start: date, end: date) -> Counter[date]:
         )
         .annotate(day=TruncDate("date_joined"))
         .values("day")
-        .annotate(users=Count("pk"))
+        .annotate(users=Count("*"))
         .order_by()
     )
     return Counter({row["day"]: row["users"] for row in rows})
@@ -49,5 +49,5 @@ def live_streaks(*, today: date) -> Counter[int]:
         default=0,
         output_field=IntegerField(),
     )
-    rows = UserState.objects.annotate(live=alive).values("live").annotate(users=Count("pk")).order_by()
+    rows = UserState.objects.annotate(live=alive).values("live").annotate(users=Count("*")).order_by()
     return Counter({row["live"]: row["users"] for row in rows})

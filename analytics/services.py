@@ -212,31 +212,46 @@ def rollup_counts(metrics: Iterable[str] = LEDGER_METRICS) -> Counter[CountKey]:
 
 @dataclass(frozen=True)
 class RebuildReport:
-    rows: int
-    by_metric: dict[str, int]
+    counters: int  # ledger-derived counters the ledger has
+    corrected: dict[str, int]  # counters that differed from the ledger and were set right, by metric
 
 
-def rebuild_rollups() -> RebuildReport:
-    """Replace every ledger-derived counter with its value recomputed from the ledger.
+def compare_with_ledger() -> tuple[Counter[CountKey], Counter[CountKey]]:
+    """(the ledger's counters, the rollup's), read in one snapshot; takes no lock.
 
-    Webhook delivery counts are not in the ledger and are kept. On PostgreSQL the table is
-    locked against writers first (readers go on): a change that commits meanwhile waits for
-    the rebuild and then adds its own counts on top, so nothing is lost or counted twice.
+    On PostgreSQL, one REPEATABLE READ, READ ONLY transaction without the statement timeout
+    (reading a large ledger takes seconds); writers go on meanwhile.
     """
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {_table(DailyCount)} IN SHARE ROW EXCLUSIVE MODE")
-        counts = ledger_counts()
-        DailyCount.objects.filter(metric__in=[str(m) for m in LEDGER_METRICS]).delete()
-        DailyCount.objects.bulk_create(
-            [
-                DailyCount(metric=metric, day=day, subgroup=subgroup, shard=0, value=value)
-                for (metric, day, subgroup), value in sorted(counts.items())
-            ],
-            batch_size=2000,
-        )
-    by_metric: Counter[str] = Counter()
-    for metric, _, _ in counts:
-        by_metric[str(metric)] += 1
-    return RebuildReport(rows=len(counts), by_metric=dict(sorted(by_metric.items())))
+                if outermost:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cursor.execute("SET LOCAL statement_timeout = 0")
+        return ledger_counts(), rollup_counts()
+
+
+def rebuild_rollups() -> RebuildReport:
+    """Set every ledger-derived counter that differs from the ledger right; webhook counts are kept.
+
+    Never stops the app's writers for the length of the ledger scan. The ledger and the rollup
+    are read in one snapshot; each differing counter is then corrected by what it lacked in
+    that snapshot: its rows (every shard) are locked, summed, and replaced by one row holding
+    the sum plus the correction. Whatever changes committed after the snapshot added to those
+    rows stays in the sum, so nothing is lost or counted twice, and a change committing
+    meanwhile waits only for the few rows of the counter being corrected (locked in key order,
+    as the consumer locks them, so never a deadlock). Each counter is its own transaction.
+    """
+    expected, stored = compare_with_ledger()
+    corrections = {key: expected[key] - stored[key] for key in expected.keys() | stored.keys()}
+    corrections = {key: delta for key, delta in corrections.items() if delta}
+    for (metric, day, subgroup), delta in sorted(corrections.items()):
+        with transaction.atomic():  # one counter at a time: its rows stay locked only briefly
+            rows = DailyCount.objects.select_for_update().filter(metric=metric, day=day, subgroup=subgroup)
+            total = sum(row.value for row in rows.order_by("shard")) + delta
+            rows.delete()
+            if total > 0:
+                DailyCount.objects.create(metric=metric, day=day, subgroup=subgroup, shard=0, value=total)
+    by_metric: Counter[str] = Counter(str(metric) for metric, _, _ in corrections)
+    return RebuildReport(counters=len(expected), corrected=dict(sorted(by_metric.items())))

@@ -40,7 +40,9 @@ class Player:
 # buyers and users of tools, days active without a check-in.
 PLAYERS = (
     Player("daily", 34, tuple(range(33, -1, -1)), shopping_days_ago=(20, 3)),
-    Player("weekday", 30, tuple(d for d in range(29, 0, -1) if d % 7 not in (0, 1)), shopping_days_ago=(9, 7)),
+    Player(
+        "weekday", 30, tuple(d for d in range(29, 0, -1) if d % 7 not in (0, 1)), shopping_days_ago=(9, 7)
+    ),
     Player("returner", 23, (22, 16, 15, 14, 2, 1), shopping_days_ago=(14,)),
     Player("once", 20, (19,)),
     Player("late", 12, (11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), shopping_days_ago=(4, 0)),

@@ -130,11 +130,11 @@ def test_overview_when_more_data_then_same_number_of_queries(
     staff_client, catalog, today, django_assert_num_queries
 ):
     seed_history(TODAY, players=(Player("a", 3, (2, 1)),))
-    # Session and user, the staff member's permissions (the admin's context), 9 for the seven charts.
-    with django_assert_num_queries(13):
+    # Session and user, the staff member's permissions (the admin's context), 8 for the seven charts.
+    with django_assert_num_queries(12):
         assert staff_client.get(URL).status_code == 200
     seed_history(TODAY, players=tuple(Player(f"p{n}", 25 - n, (20 - n, 10 - n, 1)) for n in range(6)))
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         assert staff_client.get(URL).status_code == 200
 
 

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from analytics import rules
 from analytics.models import DailyCount
 from analytics.rules import Metric
 from analytics.services import (
@@ -130,7 +131,7 @@ def test_count_webhook_delivery_when_result_not_a_slug_then_refused_and_nothing_
     assert DailyCount.objects.count() == 0
 
 
-def test_rebuild_rollups_when_rollup_lost_or_wrong_then_recomputed_and_deliveries_kept(catalog):
+def test_rebuild_rollups_when_rollup_lost_or_wrong_then_corrected_and_the_rest_untouched(catalog):
     seed_history(
         TODAY, players=(Player("a", 10, (9, 8, 6, 1), shopping_days_ago=(8,)), Player("b", 3, (2, 1)))
     )
@@ -138,15 +139,35 @@ def test_rebuild_rollups_when_rollup_lost_or_wrong_then_recomputed_and_deliverie
     expected = rollup_counts()
     DailyCount.objects.filter(metric=Metric.CHECKINS).delete()
     DailyCount.objects.filter(metric=Metric.LOYALTY_EARNED).update(value=999)
+    untouched = set(DailyCount.objects.filter(metric=Metric.RETAINED).values_list("pk", "shard", "value"))
 
     report = rebuild_rollups()
 
     assert rollup_counts() == expected == ledger_counts()
-    assert report.rows == len(expected)
+    assert report.counters == len(expected)
+    assert set(report.corrected) == {Metric.CHECKINS, Metric.LOYALTY_EARNED}
+    assert set(DailyCount.objects.filter(metric=Metric.CHECKINS).values_list("shard", flat=True)) == {0}
+    assert (
+        set(DailyCount.objects.filter(metric=Metric.RETAINED).values_list("pk", "shard", "value"))
+        == untouched
+    )
     assert totals(Metric.WEBHOOK_DELIVERIES, "failed") == {timezone.now().date(): 1}
-    assert set(
-        DailyCount.objects.exclude(metric=Metric.WEBHOOK_DELIVERIES).values_list("shard", flat=True)
-    ) == {0}
+
+
+def test_rebuild_rollups_when_counter_over_counted_in_another_shard_then_one_row_with_the_right_sum(
+    catalog, time_machine
+):
+    time_machine.move_to(at(TODAY), tick=False)
+    user = UserFactory()
+    check_in(user=user)
+    DailyCount.objects.create(
+        metric=Metric.CHECKINS, day=TODAY, shard=(rules.shard_of(user.pk) + 1) % 32, value=5
+    )
+
+    rebuild_rollups()
+
+    assert list(DailyCount.objects.filter(metric=Metric.CHECKINS).values_list("shard", "value")) == [(0, 1)]
+    assert rollup_counts() == ledger_counts()
 
 
 def test_dailycount_when_row_breaks_a_constraint_then_database_refuses_it(db):

@@ -3,9 +3,8 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
 
-from analytics.services import ledger_counts, rebuild_rollups, rollup_counts
+from analytics.services import compare_with_ledger, rebuild_rollups
 
 DIFFERS = 1
 
@@ -13,10 +12,11 @@ DIFFERS = 1
 class Command(BaseCommand):
     help = (
         "Recompute every ledger-derived counter of the daily rollup behind the admin's engagement "
-        "overview (active users, check-ins, retention, loyalty, tools) from the ledger, in one "
-        "transaction; webhook delivery counts are kept. Safe while the app serves: changes that "
-        "commit meanwhile wait for it and are counted. Run it once after upgrading to the version "
-        "that added the rollup, and after loading rows around the services (bulk imports). "
+        "overview (active users, check-ins, retention, loyalty, tools) from the ledger, and set "
+        "right the ones that differ; webhook delivery counts are kept. Safe while the app serves: "
+        "it reads in one snapshot without locking, then corrects one counter at a time, and what "
+        "changes commit meanwhile is neither lost nor counted twice. Run it once after upgrading "
+        "to the version that added the rollup, and after loading rows around the services. "
         "With --check, change nothing: compare the rollup with the ledger. "
         "Exit status: 0 done (or equal), 1 with --check when they differ."
     )
@@ -35,20 +35,15 @@ class Command(BaseCommand):
             return
         report = rebuild_rollups()
         seconds = time.perf_counter() - started
-        detail = (
-            ", ".join(f"{metric} {rows}" for metric, rows in report.by_metric.items()) or "nothing to count"
-        )
+        corrected = sum(report.corrected.values())
+        detail = ", ".join(f"{metric} {n}" for metric, n in report.corrected.items())
         self.stdout.write(
-            f"rollup rebuilt from the ledger in {seconds:.1f} s: {report.rows} counters ({detail})"
+            f"rollup rebuilt from the ledger in {seconds:.1f} s: {report.counters} counters, "
+            f"{corrected} corrected" + (f" ({detail})" if detail else "")
         )
 
     def _check(self):
-        outermost = not connection.in_atomic_block
-        with transaction.atomic():
-            if outermost and connection.vendor == "postgresql":
-                with connection.cursor() as cursor:  # one snapshot for both reads
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            expected, stored = ledger_counts(), rollup_counts()
+        expected, stored = compare_with_ledger()
         differences = sorted(key for key in expected.keys() | stored.keys() if expected[key] != stored[key])
         if not differences:
             self.stdout.write(self.style.SUCCESS(f"rollup OK: {len(expected)} counters match the ledger"))

@@ -268,8 +268,8 @@ def webhook_deliveries(*, period: Period) -> Chart:
     results = sorted({subgroup for _, _, subgroup in totals}) or ["delivered", "failed"]
     return daily_chart(
         slug="webhooks",
-        title="Webhook deliveries by result",
-        description="Delivery attempts per day, by result, as the webhook worker records them.",
+        title="Webhook deliveries by status",
+        description="Delivery attempts per day, by the status each ended in (counted by the webhook worker).",
         kind=ChartKind.STACKED,
         period=period,
         series=[

@@ -242,11 +242,21 @@ def load_gunicorn_conf() -> dict:
     return runpy.run_path(str(Path(django_settings.BASE_DIR) / "gunicorn.conf.py"))
 
 
+@pytest.fixture(autouse=True)
+def metrics_environment(monkeypatch):
+    """gunicorn.conf.py writes these variables: each test gets them back as they were.
+
+    (monkeypatch restores only what it touched, and delenv of an absent variable touches nothing.)
+    """
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "ENGAGEMENT_METRICS_DIR_MADE"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
 def test_gunicorn_conf_when_directory_given_then_stale_files_wiped_at_start_and_directory_kept(
     tmp_path, monkeypatch
 ):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    monkeypatch.delenv("ENGAGEMENT_METRICS_DIR_MADE", raising=False)
     (tmp_path / "counter_999.db").write_bytes(b"stale")
     (tmp_path / "notes.txt").write_text("not ours")
     conf = load_gunicorn_conf()
@@ -274,9 +284,7 @@ def test_gunicorn_conf_when_worker_exits_then_its_live_gauges_dropped_and_counte
     ]
 
 
-def test_gunicorn_conf_when_no_directory_given_then_one_made_and_removed_on_exit(monkeypatch):
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    monkeypatch.delenv("ENGAGEMENT_METRICS_DIR_MADE", raising=False)
+def test_gunicorn_conf_when_no_directory_given_then_one_made_and_removed_on_exit():
     conf = load_gunicorn_conf()
     made = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     try:

@@ -10,6 +10,9 @@
     GUNICORN_LOG_LEVEL   gunicorn's own log level (default info)
     GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket for gunicornc (default: none)
 
+    PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (default: a directory made for
+                         this server under /dev/shm, removed when it stops); see below
+
 Gunicorn's error log and access log go to stdout (logconfig_dict below), where a container
 runtime collects them. The application is CPU-bound Python in front of a connection pool: a
 few processes for the cores, a few threads each to overlap database round trips. Keep
@@ -18,6 +21,8 @@ length of its request.
 """
 
 import os
+import shutil
+import tempfile
 
 
 def _env_int(name: str, default: int) -> int:
@@ -98,3 +103,40 @@ if _control_socket:
     control_socket = _control_socket
 else:
     control_socket_disable = True
+
+
+# Prometheus metrics across workers (engagement/metrics.py). Each worker is a process of its own,
+# so prometheus_client keeps every worker's values in files under PROMETHEUS_MULTIPROC_DIR, and a
+# scrape of /metrics, whichever worker answers it, adds them all up. The variable is set here, in
+# the master, before any worker imports the app (prometheus_client reads it on import). Without
+# one from the environment, a directory is made for this server (in memory when /dev/shm exists)
+# and removed when it stops. Its files are deleted when the server starts: values of an earlier
+# run must not count. When a worker exits, its live gauges (pool use) go with it; its counters
+# stay, so that a scrape's totals never go down.
+_METRICS_DIR_MADE = "ENGAGEMENT_METRICS_DIR_MADE"  # the directory made here, to remove on exit
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_parent = _SHARED_MEMORY if os.path.isdir(_SHARED_MEMORY) else None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="engagement-metrics-", dir=_metrics_parent
+    )
+    os.environ[_METRICS_DIR_MADE] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def on_starting(server):
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    made = os.environ.get(_METRICS_DIR_MADE)
+    if made and made == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(made, ignore_errors=True)

@@ -106,6 +106,14 @@ def print_report(results: dict) -> None:
                     f"  p99 {phase} {label}: {r['base_ms']:.1f} ms empty -> "
                     f"{r['scaled_ms']:.1f} ms at scale (x{r['ratio']:.2f})"
                 )
+        overview = scale.get("overview")
+        if overview:
+            log(
+                f"  admin overview page: median {overview['load_ms_median']} ms over {overview['runs']} "
+                f"loads {overview['load_ms']}; charts computed in {overview['charts_ms']} ms"
+            )
+            for query in overview["queries"]:
+                log(f"    {query['ms']:7.1f} ms  {query['sql'][:100]}")
     log()
     verify = results.get("verify_ledger", {})
     log(f"verify_ledger: exit {verify.get('exit_code')}: {' '.join(verify.get('output', '').split())[:300]}")

@@ -272,6 +272,14 @@ class Bench:
                 granted.extend(chosen)
             return granted
 
+        from bench.overview import measure_overview
+
+        log("the admin's engagement overview at scale (GET /admin/overview/ through gunicorn) ...")
+        overview = measure_overview(app.base_url)
+        log(
+            f"  loads {overview['load_ms']} ms (median {overview['load_ms_median']} ms); charts computed in "
+            f"{overview['charts_ms']} ms; {len(overview['queries'])} queries"
+        )
         if not args.no_ceiling:
             log("ceiling at scale ...")
             self.ceiling([p for p in args.phases if p in SCALE_PHASES], "ceiling_scale", "-scale")
@@ -289,7 +297,7 @@ class Bench:
                     for label, e in base["endpoints"].items()
                     if label in scaled["endpoints"]
                 }
-        self.results["scale"] = {"seed": report.as_dict(), "p99_ratio": ratios}
+        self.results["scale"] = {"seed": report.as_dict(), "p99_ratio": ratios, "overview": overview}
 
     def verify(self) -> None:
         log("verify_ledger ...")

@@ -9,10 +9,13 @@ replay. Tokens are access tokens minted locally (AccessToken.for_user: no databa
 
 The scale seed (seed_scale) writes N users and their history with COPY. The history is
 not computed here: a few template users check in on past days through the real
-progression.services.check_in (rewards unlocking and auto-claims included), and every
-seeded user is a copy of one template's rows (state, check-ins, ledger events, rewards,
-inventory) under a new user id and new check-in ids. So the data is exactly what the
-services would have written, and verify_ledger stays clean.
+progression.services.check_in (rewards unlocking and auto-claims included), with the clock
+at each of those days so the ledger's timestamps fall on them, and every seeded user is a
+copy of one template's rows (state, check-ins, ledger events, rewards, inventory) under a new
+user id and new check-in ids, registered up to a week before its first check-in. So the data
+is exactly what the services would have written, and verify_ledger stays clean. COPY goes
+around the after-change pipeline, so the overview's daily rollup is then rebuilt from the
+ledger (analytics.services.rebuild_rollups), as an operator would after a bulk load.
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 
+import time_machine
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from analytics.services import rebuild_rollups
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, StateEvent, UserState
 from progression.services import adjust_state, check_in
@@ -102,6 +108,7 @@ class SeedReport:
     user_rewards: int = 0
     inventory_items: int = 0
     seconds: float = 0.0
+    rollup_seconds: float = 0.0
     user_ids: list[uuid.UUID] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
@@ -112,6 +119,7 @@ class SeedReport:
             "user_rewards": self.user_rewards,
             "inventory_items": self.inventory_items,
             "seconds": round(self.seconds, 1),
+            "rollup_rebuild_seconds": round(self.rollup_seconds, 1),
         }
 
 
@@ -161,10 +169,12 @@ class _TableRows:
 
 
 def _template_history(run_id: str, name: str, days_back: list[int], today: date) -> uuid.UUID:
-    """A user who checked in on the given past days, through the real service."""
+    """A user who checked in on the given past days (at noon UTC), through the real service."""
     (user,) = create_users(1, label=f"template-{name}", run_id=run_id)
     for back in days_back:
-        check_in(user=User(id=user.id), today=today - timedelta(days=back))
+        day = today - timedelta(days=back)
+        with time_machine.travel(datetime.combine(day, clock_time(12), tzinfo=UTC), tick=False):
+            check_in(user=User(id=user.id), today=day)
     return user.id
 
 
@@ -228,6 +238,11 @@ class _Cloner:
         self.checkin_position = [
             {row[t["checkins"].index("id")]: j for j, row in enumerate(t["checkins"].rows)} for t in templates
         ]
+        # Each clone registers 0 to 6 days before its template's first check-in.
+        self.first_checkin = [
+            min(date.fromisoformat(row[t["checkins"].index("day")]) for row in t["checkins"].rows)
+            for t in templates
+        ]
 
     def count(self, key: str) -> int:
         return sum(len(self.templates[w][key].rows) for w in self.which)
@@ -248,6 +263,8 @@ class _Cloner:
     def _user(self, rows, values, i, j, w):
         values[rows.index("email")] = f"{self.run_id}-scale-{i}@{EMAIL_DOMAIN}"
         values[rows.index("password")] = "!" + secrets.token_hex(20)
+        joined = self.first_checkin[w] - timedelta(days=i % 7)
+        values[rows.index("date_joined")] = datetime.combine(joined, clock_time(8), tzinfo=UTC).isoformat()
 
     def _checkin(self, rows, values, i, j, w):
         values[rows.index("id")] = str(self.checkin_base[i] + j)
@@ -295,6 +312,10 @@ def seed_scale(*, users: int, checkins_per_user: int, run_id: str, today: date, 
         cursor.execute("SET LOCAL statement_timeout = 0")
         for key, _ in _SEEDED_TABLES:
             cursor.execute(f'ANALYZE "{first[key].table}"')
+    step = time.perf_counter()
+    rebuild_rollups()
+    report.rollup_seconds = time.perf_counter() - step
+    log(f"  rollup rebuilt from the ledger in {report.rollup_seconds:.1f} s")
     report.user_ids = cloner.user_ids
     report.seconds = time.perf_counter() - started
     return report

@@ -25,6 +25,9 @@ def request_stages() -> list[Stage]:
     from rest_framework.views import APIView
 
     from accounts.authentication import JWTAuthentication
+    from analytics.services import roll_up_after_change
+    from engagement.metrics import RequestMetricsMiddleware, count_after_change
+    from engagement.middleware import RequestIDMiddleware
     from progression.services import lock_state, record_change
     from rewards.services import unlock_after_change
 
@@ -35,8 +38,15 @@ def request_stages() -> list[Stage]:
         Stage.of("  lock_state (SELECT ... FOR UPDATE)", lock_state),
         Stage.of("  record_change (UPDATE state, INSERT event)", record_change),
         Stage.of("  reward unlocking hook", unlock_after_change),
+        Stage.of("  metrics counters hook (on commit)", count_after_change),
+        Stage.of("  daily rollup hook (one UPSERT)", roll_up_after_change),
         Stage.of("  commit", Atomic.__exit__),
         Stage.of("response: serializers + JSON rendering", Response.rendered_content),
+        Stage.of(
+            "request metrics middleware (its own work)",
+            RequestMetricsMiddleware.__call__,
+            unless=(RequestIDMiddleware.__call__,),
+        ),
         Stage.of("all SQL execution (CursorWrapper.execute*)", CursorWrapper._execute),
         Stage.of("gunicorn outside the WSGI app", ThreadWorker.handle, unless=(WSGIHandler.__call__,)),
     ]

@@ -1,7 +1,29 @@
-"""Admin pieces shared by the catalog apps."""
+"""The admin site (Django's, plus the engagement overview page) and admin pieces shared by the apps."""
 
-from django.contrib import messages
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.urls import path
 from django.utils import timezone
+
+
+class EngagementAdminSite(admin.AdminSite):
+    """Django's admin site with the "Engagement overview" page (analytics.views.overview).
+
+    The page lives at /admin/overview/ (URL name admin:overview) behind admin_view, so it gets
+    the admin's login, staff check, CSRF protection and never-cache headers; the index links
+    it above the app list. Installed as the default site by engagement.apps.EngagementAdminConfig.
+    """
+
+    index_template = "admin/engagement/index.html"
+
+    def get_urls(self):
+        return [path("overview/", self.admin_view(self.overview_view), name="overview"), *super().get_urls()]
+
+    def overview_view(self, request):
+        from analytics.views import overview
+
+        return overview(request, site=self)
 
 
 def set_active(modeladmin, request, queryset, *, active: bool, noun: str) -> None:

@@ -1,6 +1,7 @@
-"""The project package as an app: it owns cross-cutting models (idempotency keys)."""
+"""The project package as an app (it owns cross-cutting models: idempotency keys), and the admin's app."""
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class EngagementConfig(AppConfig):
@@ -8,4 +9,20 @@ class EngagementConfig(AppConfig):
     verbose_name = "Engagement platform"
 
     def ready(self):
-        from engagement import schema  # noqa: F401 - registers the OpenAPI extension of StrictSerializer
+        from django.core.signals import setting_changed
+
+        from engagement import metrics, schema  # noqa: F401 - schema registers the OpenAPI extension of StrictSerializer
+
+        # Read once and cached: reloaded when a test overrides the setting.
+        setting_changed.connect(metrics.on_setting_changed, dispatch_uid="engagement_metrics_reload")
+
+
+class EngagementAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with engagement.admin.EngagementAdminSite as `admin.site`.
+
+    Named in INSTALLED_APPS in place of "django.contrib.admin" (Django's documented way to
+    replace the default site); not this package's own config (default = False).
+    """
+
+    default = False
+    default_site = "engagement.admin.EngagementAdminSite"

@@ -127,6 +127,23 @@ DRF_CODES = (
 )
 
 
+# --- Operations ---------------------------------------------------------------------------
+
+
+class MetricsTokenRequired(DomainError):
+    """GET /metrics without `Authorization: Bearer <METRICS_TOKEN>` while the token is set."""
+
+    status_code = 401
+    code = NOT_AUTHENTICATED
+    message = "Scraping the metrics needs Authorization: Bearer <METRICS_TOKEN>."
+
+
+class MetricsLoopbackOnly(PermissionDenied):
+    """GET /metrics from another host while METRICS_TOKEN is unset."""
+
+    message = "The metrics are served on loopback only while METRICS_TOKEN is unset."
+
+
 # --- Accounts -----------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ ALLOWED_HOSTS = env.list(
 )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "engagement.apps.EngagementAdminConfig",  # django.contrib.admin, with the overview page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -41,9 +41,12 @@ INSTALLED_APPS = [
     "progression",
     "inventory",
     "rewards",
+    "analytics",
 ]
 
 MIDDLEWARE = [
+    # First, so the latency it records covers every other middleware and the status is final.
+    "engagement.metrics.RequestMetricsMiddleware",
     "engagement.middleware.RequestIDMiddleware",
     "engagement.middleware.JSONErrorMiddleware",
     "engagement.middleware.BodySizeLimitMiddleware",
@@ -184,7 +187,8 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 # --- Security -----------------------------------------------------------------
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes and scrapes reach the container directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 if NUM_PROXIES > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
@@ -196,6 +200,16 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_FAILURE_VIEW = "engagement.views.csrf_failure"
+
+# --- Metrics (GET /metrics; engagement/metrics.py) ----------------------------------------------
+# With a token, a scrape needs "Authorization: Bearer <METRICS_TOKEN>"; without one, only
+# loopback clients are answered.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Called on every scrape, each returning prometheus_client metric families read from the
+# database (so every worker and host answers the same): fn() -> Iterable[Metric].
+ENGAGEMENT_METRICS_COLLECTORS = [
+    "analytics.metrics.webhook_deliveries",  # engagement_webhook_deliveries_total{result}
+]
 
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
@@ -281,6 +295,22 @@ ENGAGEMENT = {
 # progression.changes.AfterChangeOutcome; later consumers see what earlier ones added.
 ENGAGEMENT_AFTER_CHANGE = [
     "rewards.services.unlock_after_change",  # unlock rewards; auto-claim them (reward_claim events)
+    "engagement.metrics.count_after_change",  # Prometheus domain counters, once the change commits
+    # The overview's daily rollup: one UPSERT. Keep it last: it must see every event of the
+    # change, and the counter rows it updates stay locked until the commit.
+    "analytics.services.roll_up_after_change",
+]
+
+# The charts of the admin's engagement overview, in page order (analytics/overview.py): each
+# is called as provider(period=<analytics.overview.Period>) and returns an overview.Chart.
+ENGAGEMENT_OVERVIEW_CHARTS = [
+    "analytics.overview.daily_activity",
+    "analytics.overview.registrations",
+    "analytics.overview.retention",
+    "analytics.overview.streaks",
+    "analytics.overview.loyalty",
+    "analytics.overview.tools",
+    "analytics.overview.webhook_deliveries",
 ]
 
 # --- Logging ------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""URL map: /api/v1/ (the API), /api/schema/ and /api/docs/, probes, /admin/."""
+"""URL map: /api/v1/ (the API), /api/schema/ and /api/docs/, probes, /metrics, /admin/."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from engagement import views
+from engagement.metrics import metrics_view
 
 api_v1 = [
     path("auth/", include("accounts.api.urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 

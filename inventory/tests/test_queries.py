@@ -17,13 +17,13 @@ from progression.models import StateEvent
 pytestmark = pytest.mark.django_db
 
 # Measured (the same with 500 prior events and several kinds held):
-# buy 10 = auth user, tool, savepoint, state lock, item update + read (or insert), state, event,
-#          reward unlock check, savepoint release;
-# use 9  = auth user, savepoint, state lock, item, item update (or delete), state, event,
-#          reward unlock check, savepoint release.
+# buy 11 = auth user, tool, savepoint, state lock, item update + read (or insert), state, event,
+#          reward unlock check, daily rollup UPSERT, savepoint release;
+# use 10 = auth user, savepoint, state lock, item, item update (or delete), state, event,
+#          reward unlock check, daily rollup UPSERT, savepoint release.
 # (The savepoints stand in for BEGIN/COMMIT inside the test transaction.)
-BUY_BUDGET = 10
-USE_BUDGET = 9
+BUY_BUDGET = 11
+USE_BUDGET = 10
 
 
 @pytest.fixture

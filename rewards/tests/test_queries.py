@@ -12,10 +12,11 @@ from rewards.tests.factories import RewardFactory
 
 pytestmark = pytest.mark.django_db
 
-# Measured: claim 9 = auth user, reward, savepoint, state lock, user reward, claim update, state,
-# event, unlock check (+ savepoint release = 10); GET rewards/ 4 = auth user, state, the user's
-# rewards, the active definitions. The savepoint stands in for BEGIN/COMMIT in the test transaction.
-CLAIM_BUDGET = 10
+# Measured: claim 10 = auth user, reward, savepoint, state lock, user reward, claim update, state,
+# event, unlock check, daily rollup UPSERT (+ savepoint release = 11); GET rewards/ 4 = auth user,
+# state, the user's rewards, the active definitions. The savepoint stands in for BEGIN/COMMIT in
+# the test transaction.
+CLAIM_BUDGET = 11
 LIST_BUDGET = 4
 
 

@@ -1,4 +1,4 @@
-"""Bearer JWT authentication (HS256 pinned in settings); refuses tokens of inactive users."""
+"""Bearer JWT authentication (HS256 pinned in settings); refuses revoked tokens and inactive users."""
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -6,6 +6,7 @@ from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
+from accounts.tokens import token_version
 from engagement.db import fetch_by
 
 
@@ -36,4 +37,7 @@ class JWTAuthentication(authentication.JWTAuthentication):
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
         if not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
+        if token_version(validated_token) != user.token_version:
+            # Issued before the user's sessions were revoked (password change, logout everywhere).
+            raise InvalidToken(_("Token has been revoked"))
         return user

@@ -201,6 +201,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "register": env.str("THROTTLE_REGISTER", default="5/min"),
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        # Failed logins per account, from any address (engagement.throttling.AccountLoginThrottle).
+        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/15min"),
         "user": env.str("THROTTLE_USER", default="600/min"),
         "anon": env.str("THROTTLE_ANON", default="60/min"),
     },

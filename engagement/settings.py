@@ -46,8 +46,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "engagement.middleware.RequestIDMiddleware",
     "engagement.middleware.JSONErrorMiddleware",
-    "engagement.middleware.BodySizeLimitMiddleware",
+    # Before anything asks for the host: a bad Host is one WARNING line, not an ERROR traceback.
+    "engagement.middleware.AllowedHostMiddleware",
+    # The security headers (nosniff, HSTS, X-Frame-Options) reach every answer below them,
+    # the body cap's 408/411/413 included.
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "engagement.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,7 +62,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 # A POST to a path without its trailing slash gets a JSON 404, not a redirect that loses the body.
@@ -166,6 +170,8 @@ WHITENOISE_MANIFEST_STRICT = False
 # --- Request limits -----------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=100 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Seconds a request body may take to arrive in full (engagement.serving), else 408.
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=10.0)
 
 # --- Idempotency-Key ----------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
@@ -191,7 +197,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["engagement.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "engagement.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [

@@ -16,7 +16,8 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 VERSION_CLAIM = "ver"
 
 
-def token_version(token: Token) -> int:
+def token_version(token: Token | dict) -> int:
+    """The version a token (or its claims) was issued under; -1 when the claim is malformed."""
     value = token.get(VERSION_CLAIM, 0)
     return value if isinstance(value, int) and not isinstance(value, bool) else -1
 

@@ -175,6 +175,8 @@ REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=10.0)
 
 # --- Idempotency-Key ----------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+# Live keys kept per scope (a user, or a client IP for register); older ones are dropped.
+IDEMPOTENCY_MAX_KEYS = 1_000
 
 # --- Security -----------------------------------------------------------------
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)

@@ -77,8 +77,11 @@ class ConstraintErrorsOnFieldsMixin:
     Django 5.2 checks the model's CheckConstraints in ModelForm._post_clean (full_clean ->
     Model.validate_constraints) and reports each as a form-wide "Constraint "name" is violated.".
     Where a constraint bounds one field with literal numbers, this moves the error onto that
-    field with the range spelled out; anything else stays a form-wide error.
+    field with the range spelled out; a constraint named in `constraint_fields` (name -> field)
+    moves onto that field with its own violation message; anything else stays form-wide.
     """
+
+    constraint_fields: dict[str, str] = {}
 
     def _post_clean(self):
         super()._post_clean()
@@ -88,7 +91,11 @@ class ConstraintErrorsOnFieldsMixin:
         by_message = {}
         for constraint in self._meta.model._meta.constraints:
             if isinstance(constraint, models.CheckConstraint):
-                target = _bounds_message(constraint.condition)
+                if constraint.name in self.constraint_fields:
+                    message = constraint.get_violation_error_message()
+                    target = (self.constraint_fields[constraint.name], message)
+                else:
+                    target = _bounds_message(constraint.condition)
                 if target is not None and target[0] in self.fields:
                     by_message[constraint.get_violation_error_message()] = target
         kept, moved = [], []

@@ -41,3 +41,26 @@ class JWTAuthentication(authentication.JWTAuthentication):
             # Issued before the user's sessions were revoked (password change, logout everywhere).
             raise InvalidToken(_("Token has been revoked"))
         return user
+
+
+class DevHeaderAuthentication(authentication.JWTAuthentication):
+    """Local development only: `X-User-Id: <user id>` logs in as that (active) user, no token.
+
+    Installed only when DJANGO_DEBUG=true and DEV_AUTH_HEADER=true (settings.py); the system
+    check engagement.E001 refuses to run with DEV_AUTH_HEADER=true outside DEBUG. For trying
+    the API from curl or a local front end without minting tokens; never in a deployment.
+    """
+
+    header = "HTTP_X_USER_ID"
+
+    def authenticate(self, request):
+        user_id = request.META.get(self.header)
+        if not user_id:
+            return None
+        try:
+            user = fetch_by(self.user_model, api_settings.USER_ID_FIELD, user_id.strip())
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise AuthenticationFailed(_("User not found"), code="user_not_found") from exc
+        if user is None or not user.is_active:
+            raise AuthenticationFailed(_("User not found"), code="user_not_found")
+        return user, None

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "engagement",
     "accounts",
     "progression",
@@ -52,6 +53,7 @@ MIDDLEWARE = [
     # the body cap's 408/411/413 included.
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "engagement.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # A POST to a path without its trailing slash gets a JSON 404, not a redirect that loses the body.
@@ -134,6 +138,27 @@ else:
 
 # --- Accounts and passwords ---------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out admin login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# The admin login's brute-force protection (accounts/lockout.py): 5 failures lock the email
+# (whatever the address) and the address (an IPv6 one by /64) for 15 minutes.
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "accounts.lockout.AdminLoginHandler"
+AXES_USERNAME_CALLABLE = "accounts.lockout.admin_username"
+AXES_CLIENT_IP_CALLABLE = "engagement.throttling.client_ident"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_VERBOSE = False  # the request log already has each answer
+# Development only: `X-User-Id: <id>` logs in without a token (accounts.authentication). Never
+# installed outside DEBUG; the system check engagement.E001 stops a process that asks for it there.
+DEV_AUTH_HEADER_REQUESTED = env.bool("DEV_AUTH_HEADER", default=False)
+DEV_AUTH_HEADER = DEBUG and DEV_AUTH_HEADER_REQUESTED
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -194,9 +219,29 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_FAILURE_VIEW = "engagement.views.csrf_failure"
 
+# Content-Security-Policy (django-csp) on every page the server renders: the admin, the
+# Swagger UI (engagement.views.DocsView, no inline script or style) and error pages. Nothing
+# but this origin; no inline code; no framing. The JSON API needs none and is left out.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"]
+    + (["accounts.authentication.DevHeaderAuthentication"] if DEV_AUTH_HEADER else []),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["engagement.parsers.JSONParser"],

@@ -31,16 +31,17 @@ Nothing here imports Django: gunicorn.conf.py loads it in the master process.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import io
 import itertools
 import json
+import logging
 import socket
 import threading
 import time
 
 from engagement import errors
 
+logger = logging.getLogger("engagement.serving")
 CLOSE_CONNECTION = "engagement.close_connection"
 BODY_TIMED_OUT = "engagement.body_timed_out"
 _READ_SIZE = 64 * 1024
@@ -72,52 +73,43 @@ def _content_length(environ) -> int | None:
 
 
 class _Watchdog:
-    """One thread per process that shuts the reading side of sockets past their deadline."""
+    """One thread per process that, twice a second, shuts the reading side of late sockets.
+
+    Watching a read costs a dictionary entry under a lock; a late read ends within half a
+    second of its deadline.
+    """
+
+    interval = 0.5
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._wakeup = threading.Condition(self._lock)
-        self._heap: list[tuple[float, int, socket.socket]] = []
-        self._active: set[int] = set()
-        self._ids = itertools.count()
+        self._watched: dict[int, tuple[float, socket.socket]] = {}
+        self._tickets = itertools.count()
         self._thread: threading.Thread | None = None
 
     def watch(self, sock: socket.socket, deadline: float) -> int:
+        ticket = next(self._tickets)
         with self._lock:
-            ticket = next(self._ids)
-            # Deadlines are mostly pushed in order: the thread is woken only when it sleeps past
-            # this one (nothing queued, or a shorter timeout than the queued ones).
-            wake = not self._heap or deadline < self._heap[0][0]
-            heapq.heappush(self._heap, (deadline, ticket, sock))
-            self._active.add(ticket)
-            if self._thread is None or not self._thread.is_alive():
+            self._watched[ticket] = (deadline, sock)
+            if self._thread is None or not self._thread.is_alive():  # per process, after the fork
                 self._thread = threading.Thread(target=self._run, name="request-body-watchdog", daemon=True)
                 self._thread.start()
-            if wake:
-                self._wakeup.notify()
-            return ticket
+        return ticket
 
     def release(self, ticket: int) -> None:
         with self._lock:
-            self._active.discard(ticket)
+            self._watched.pop(ticket, None)
 
     def _run(self) -> None:
         while True:
+            time.sleep(self.interval)
+            now = time.monotonic()
             with self._lock:
-                while self._heap and self._heap[0][1] not in self._active:
-                    heapq.heappop(self._heap)  # finished in time
-                if not self._heap:
-                    self._wakeup.wait()
-                    continue
-                deadline, ticket, sock = self._heap[0]
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    self._wakeup.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-                self._active.discard(ticket)
-            with contextlib.suppress(OSError):  # already closed
-                sock.shutdown(socket.SHUT_RD)  # the blocked read returns at once
+                late = [ticket for ticket, (deadline, _) in self._watched.items() if deadline <= now]
+                sockets = [self._watched.pop(ticket)[1] for ticket in late]
+            for sock in sockets:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RD)  # the blocked read returns at once
 
 
 _watchdog = _Watchdog()
@@ -165,19 +157,13 @@ class BufferedRequestBody:
                     break
                 chunks.append(data)
                 remaining -= len(data)
-        except (OSError, ValueError, EOFError, _ServerReadError):
-            pass  # the connection ended mid-body (or the watchdog ended it)
+        except Exception:  # the server's own parse errors (a bad chunk) included
+            logger.info("request body ended early or malformed", exc_info=True)
         finally:
             if ticket is not None:
                 _watchdog.release(ticket)
         timed_out = ticket is not None and time.monotonic() >= deadline and remaining > 0
         return b"".join(chunks), timed_out
-
-
-try:  # gunicorn's own exceptions for a body that ends early or is malformed
-    from gunicorn.http.errors import ParseException as _ServerReadError
-except ImportError:  # pragma: no cover - another WSGI server
-    _ServerReadError = ValueError
 
 
 # --- gunicorn's own error pages ---------------------------------------------------------------

@@ -120,6 +120,8 @@ def _sign(signing_input: str) -> str:
 
 def _token_fields(content: str) -> dict[str, str]:
     """The TOKEN_FIELDS of a JSON object body, {} for any other body."""
+    if not any(f'"{name}"' in content for name in TOKEN_FIELDS):
+        return {}  # most bodies: no parse
     with contextlib.suppress(ValueError, RecursionError):
         data = json.loads(content)
         if isinstance(data, dict):

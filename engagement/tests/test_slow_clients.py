@@ -141,21 +141,22 @@ def nginx_in_front(upstream: str, workdir: Path) -> Iterator[str]:
     config = config.replace("listen 8000;", f"listen 127.0.0.1:{port};")
     assert f"127.0.0.1:{port}" in config
     (workdir / "nginx.conf").write_text(config)
-    process = subprocess.Popen(
-        [
-            NGINX,
-            "-p",
-            str(workdir),
-            "-c",
-            str(workdir / "nginx.conf"),
-            "-e",
-            "stderr",
-            "-g",
-            f"daemon off; master_process off; pid {workdir / 'nginx.pid'};",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "nginx-errors.log").open("wb"),
-    )
+    with (workdir / "nginx-errors.log").open("wb") as errors:
+        process = subprocess.Popen(
+            [
+                NGINX,
+                "-p",
+                str(workdir),
+                "-c",
+                str(workdir / "nginx.conf"),
+                "-e",
+                "stderr",
+                "-g",
+                f"daemon off; master_process off; pid {workdir / 'nginx.pid'};",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -9,6 +9,14 @@
     GUNICORN_ACCESS_LOG  set to 1/true to write an access log line per request (default off)
     GUNICORN_LOG_LEVEL   gunicorn's own log level (default info)
     GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket for gunicornc (default: none)
+    NUM_PROXIES          the app's count of trusted proxies: 0 (the default) trusts no client's
+                         X-Forwarded-Proto; more trusts the proxy's (FORWARDED_ALLOW_IPS narrows it)
+
+Gunicorn must not face the internet directly: it gives each connection a thread from the
+moment it starts sending, so slow clients can hold them all. Put a buffering proxy in front
+(docker-compose.yml runs nginx; docker/nginx.conf). What gunicorn can do itself is bound here:
+request line and header sizes (limit_request_*), and, through the app, the time a request
+body may take (REQUEST_BODY_TIMEOUT, engagement/serving.py).
 
     PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (default: a directory made for
                          this server under /dev/shm, removed when it stops); see below
@@ -23,6 +31,8 @@ length of its request.
 import os
 import shutil
 import tempfile
+
+from engagement.serving import install_gunicorn_json_error_pages, remember_gunicorn_request
 
 
 def _env_int(name: str, default: int) -> int:
@@ -43,6 +53,10 @@ threads = _env_int("GUNICORN_THREADS", 4)
 worker_class = "gthread" if threads > 1 else "sync"
 
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
+# A request line or a header past these sizes is refused (414, 431) before the app runs.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
@@ -55,6 +69,22 @@ if os.path.isdir(_SHARED_MEMORY):
 
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 _access_log = _env_bool("GUNICORN_ACCESS_LOG")
+# Address, time, method, path without its query string (%(U)s: a token put in "?token=" never
+# reaches the log), protocol, status, bytes, duration, user agent. No referrer (another URL
+# with a query string) and no %(u)s (a Basic auth user name).
+access_log_format = '%(h)s - - %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+# X-Forwarded-Proto (and gunicorn's other secure-scheme headers) is believed only from a proxy
+# the app is told about: with NUM_PROXIES=0, from nobody (gunicorn's default trusts loopback,
+# so a local client could claim https); with a proxy, from the peer, which is the proxy since
+# gunicorn is only reachable through it. FORWARDED_ALLOW_IPS, when set, lists the proxies.
+_num_proxies = _env_int("NUM_PROXIES", 0)
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "").strip() or ("*" if _num_proxies > 0 else "")
+
+# The app sees the gunicorn request it serves, to close the connection after an answer that
+# leaves the body unread (408, 411, 413); gunicorn's own error pages speak the API's JSON.
+pre_request = remember_gunicorn_request
+install_gunicorn_json_error_pages()
 # Gunicorn's own line formats, written to stdout instead of its default stderr for the error log.
 # gunicorn.error has no level here: gunicorn sets it from loglevel (or --log-level). Any
 # logconfig_dict turns gunicorn's access path on, so an access log that is off is a logger that

@@ -12,11 +12,14 @@ import uuid
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, BaseUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
-from accounts.models import User, normalize_email
+from accounts import services
+from accounts.emails import clean_new_email, lookalike_key
+from accounts.models import User
 from inventory.admin import InventoryItemInline
 from progression.admin import LatestEventsInline, UserStateInline, adjust_state
 from progression.services import ensure_state
@@ -24,11 +27,14 @@ from rewards.admin import UserRewardInline
 
 
 def _clean_unique_email(form: forms.ModelForm) -> str:
-    """The email lower-cased (as the model stores it), refused if another user has it in any case."""
-    email = normalize_email(form.cleaned_data.get("email") or "")
-    taken = User.objects.filter(email__iexact=email).exclude(pk=form.instance.pk).exists()
-    if taken:
-        raise ValidationError("A user with this email already exists.", code="unique")
+    """The email as the model stores it, screened like a registration's (accounts.emails), and
+    refused if another user has it in any spelling or has one that looks like it."""
+    email = clean_new_email(form.cleaned_data.get("email") or "")
+    others = User.objects.exclude(pk=form.instance.pk)
+    if others.filter(Q(email__iexact=email) | Q(email_key=lookalike_key(email))).exists():
+        raise ValidationError(
+            "A user with this email, or one that looks like it, already exists.", code="unique"
+        )
     return email
 
 
@@ -52,10 +58,23 @@ class UserChangeForm(BaseUserChangeForm):
         return _clean_unique_email(self)
 
 
+class PasswordResetForm(AdminPasswordChangeForm):
+    """The admin's password form: the new password (or none) through the service, which also
+    ends every session of the user (refresh tokens revoked, access tokens refused)."""
+
+    def save(self, commit=True):
+        password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
+        if not commit:
+            return super().save(commit=False)
+        services.set_password(user=self.user, password=password)
+        return self.user
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
+    change_password_form = PasswordResetForm
     add_form_template = None  # the plain change form; Django's speaks of usernames
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),

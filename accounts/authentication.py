@@ -1,4 +1,4 @@
-"""Bearer JWT authentication (HS256 pinned in settings); refuses tokens of inactive users."""
+"""Bearer JWT authentication (HS256 pinned in settings); refuses revoked tokens and inactive users."""
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -6,6 +6,7 @@ from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
+from accounts.tokens import token_version
 from engagement.db import fetch_by
 
 
@@ -36,4 +37,30 @@ class JWTAuthentication(authentication.JWTAuthentication):
             raise AuthenticationFailed(str(_("User not found")), code="user_not_found")
         if not user.is_active:
             raise AuthenticationFailed(str(_("User is inactive")), code="user_inactive")
+        if token_version(validated_token) != user.token_version:
+            # Issued before the user's sessions were revoked (password change, logout everywhere).
+            raise InvalidToken(str(_("Token has been revoked")))
         return user
+
+
+class DevHeaderAuthentication(authentication.JWTAuthentication):
+    """Local development only: `X-User-Id: <user id>` logs in as that (active) user, no token.
+
+    Installed only when DJANGO_DEBUG=true and DEV_AUTH_HEADER=true (settings.py); the system
+    check engagement.E001 refuses to run with DEV_AUTH_HEADER=true outside DEBUG. For trying
+    the API from curl or a local front end without minting tokens; never in a deployment.
+    """
+
+    header = "HTTP_X_USER_ID"
+
+    def authenticate(self, request):
+        user_id = request.META.get(self.header)
+        if not user_id:
+            return None
+        try:
+            user = fetch_by(self.user_model, api_settings.USER_ID_FIELD, user_id.strip())
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise AuthenticationFailed(str(_("User not found")), code="user_not_found") from exc
+        if user is None or not user.is_active:
+            raise AuthenticationFailed(str(_("User not found")), code="user_not_found")
+        return user, None

@@ -1,4 +1,4 @@
-"""The user: UUID primary key, email as the login (unique whatever its letter case)."""
+"""The user: UUID primary key, email as the login (unique in every spelling, and lookalikes too)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.emails import canonical_email, lookalike_key
+
 
 def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The stored form of an address (accounts.emails.canonical_email)."""
+    return canonical_email(email)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -39,10 +42,20 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(max_length=254, unique=True)
+    # The address's skeleton (accounts.emails.lookalike_key), set on save: an address that only
+    # looks like an existing one cannot be stored. Null only for rows from before it existed
+    # whose skeleton an earlier account already had (the migration reports them).
+    email_key = models.CharField(max_length=512, unique=True, null=True, editable=False)
     display_name = models.CharField(max_length=64, blank=True, default="")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Raised by every revocation of the user's sessions (password change or reset, logout from
+    # everywhere); a token carries the value it was issued under (accounts.tokens), and
+    # authentication refuses any other. The user row is read on every request anyway.
+    token_version = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Tokens issued before the last revocation carry a lower value."
+    )
 
     objects = UserManager()
 
@@ -62,4 +75,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def save(self, *args, **kwargs):
         self.email = normalize_email(self.email)
+        self.email_key = lookalike_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_key"}
         super().save(*args, **kwargs)

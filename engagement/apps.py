@@ -1,4 +1,4 @@
-"""The project package as an app (it owns cross-cutting models: idempotency keys), and the admin's app."""
+"""The project package as an app (idempotency keys, system checks), and the admin's app."""
 
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
@@ -11,7 +11,7 @@ class EngagementConfig(AppConfig):
     def ready(self):
         from django.core.signals import setting_changed
 
-        from engagement import metrics, schema  # noqa: F401 - schema registers the OpenAPI extension of StrictSerializer
+        from engagement import checks, metrics, schema  # noqa: F401 - checks and the schema extension register themselves
 
         # Read once and cached: reloaded when a test overrides the setting.
         setting_changed.connect(metrics.on_setting_changed, dispatch_uid="engagement_metrics_reload")

@@ -61,10 +61,58 @@ class MethodNotAllowed(DomainError):
     message = "Method not allowed."
 
 
+class RequestTimeout(DomainError):
+    """The request body did not arrive in time (a slow or stalled client); the connection closes."""
+
+    status_code = 408
+    code = "request_timeout"
+    message = "The request body was not received in time."
+
+
+class LengthRequired(DomainError):
+    """A chunked body the server in front could not de-chunk: send Content-Length."""
+
+    status_code = 411
+    code = "length_required"
+    message = "Send the body with a Content-Length header."
+
+
 class RequestTooLarge(DomainError):
     status_code = 413
     code = "request_too_large"
     message = "The request body is too large."
+
+
+class UriTooLong(DomainError):
+    """Answered by the HTTP server (gunicorn or the proxy) before the app sees the request."""
+
+    status_code = 414
+    code = "uri_too_long"
+    message = "The request line is too long."
+
+
+class ExpectationFailed(DomainError):
+    """Answered by gunicorn to an Expect header it does not support."""
+
+    status_code = 417
+    code = "expectation_failed"
+    message = "The Expect header cannot be met."
+
+
+class HeaderFieldsTooLarge(DomainError):
+    """Answered by the HTTP server (gunicorn or the proxy): too many or too large headers."""
+
+    status_code = 431
+    code = "header_fields_too_large"
+    message = "The request headers are too large."
+
+
+class TransferCodingNotImplemented(DomainError):
+    """Answered by gunicorn to a Transfer-Encoding other than chunked."""
+
+    status_code = 501
+    code = "not_implemented"
+    message = "The request's transfer coding is not supported."
 
 
 class Conflict(DomainError):
@@ -127,6 +175,18 @@ DRF_CODES = (
 )
 
 
+class AccountThrottled(DomainError):
+    """Too many failed logins (or current-password checks) for one account, from any address."""
+
+    status_code = 429
+    code = THROTTLED
+    message = "Too many failed attempts for this account; retry later."
+
+    def __init__(self, *, retry_after: int):
+        super().__init__()
+        self.retry_after = retry_after
+
+
 # --- Operations ---------------------------------------------------------------------------
 
 
@@ -155,6 +215,14 @@ class InvalidCredentials(DomainError):
     status_code = 401
     code = "invalid_credentials"
     message = "Email or password is incorrect."
+
+
+class InvalidCurrentPassword(DomainError):
+    """POST auth/password/: the current password given is wrong (counts as a failed login)."""
+
+    status_code = 400
+    code = "invalid_current_password"
+    message = "The current password is incorrect."
 
 
 class InvalidRefreshToken(DomainError):

@@ -17,7 +17,8 @@ from engagement.errors import DomainError
 
 logger = logging.getLogger("engagement.errors")
 
-_PARSER_MODULES = {"rest_framework.parsers"}  # the body parsers DRF runs on request.data
+# The body parsers DRF runs on request.data (json decodes in its own module, called from these).
+_PARSER_MODULES = {"rest_framework.parsers", "engagement.parsers"}
 
 # RFC 9110: every 401 names the scheme to use; DRF's own 401s carry the same value.
 WWW_AUTHENTICATE = 'Bearer realm="api"'

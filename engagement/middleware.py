@@ -1,4 +1,4 @@
-"""Cross-cutting HTTP middleware: the request id on every response, the body-size cap, static files."""
+"""Cross-cutting HTTP middleware: request id on every response, Host check, body cap, static files."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.utils.log import log_response
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from engagement import errors
 from engagement.exceptions import json_error
 from engagement.logging import request_id_var
+from engagement.serving import BODY_TIMED_OUT, close_connection, is_chunked
 
 access_log = logging.getLogger("engagement.access")
+disallowed_host_log = logging.getLogger("django.security.DisallowedHost")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -59,21 +62,62 @@ class RequestIDMiddleware:
         return response
 
 
+class AllowedHostMiddleware:
+    """Answer a Host outside ALLOWED_HOSTS with 400 and one WARNING line.
+
+    Left to Django, the first middleware that asks for the host raises DisallowedHost, which
+    Django logs at ERROR with a traceback, once per request: scanners sending any Host would
+    flood the error log. Asked here first, it is one WARNING line on the same logger
+    (django.security.DisallowedHost), marked logged so the request log does not repeat it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            request.get_host()
+        except DisallowedHost as exc:
+            response = json_error(errors.BadRequest("The Host header is not one this server answers to."))
+            log_response(
+                "%s", exc, response=response, request=request, logger=disallowed_host_log, level="warning"
+            )
+            return response
+        return self.get_response(request)
+
+
 class BodySizeLimitMiddleware:
-    """Refuse bodies over MAX_REQUEST_BODY_BYTES with 413 before anything reads them."""
+    """Refuse a body that is too large (413), too slow (408) or of unknown length (411).
+
+    engagement.serving.BufferedRequestBody has already read the body when the server could
+    give it (de-chunked, with a deadline); this answers what it could not. Each of these
+    answers leaves body bytes unread, so the connection is closed after it.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
         self.limit = settings.MAX_REQUEST_BODY_BYTES
 
     def __call__(self, request):
+        meta = request.META
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            length = int(meta.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return json_error(errors.BadRequest("Content-Length is not a number."))
+            return self._refuse(request, errors.BadRequest("Content-Length is not a number."))
+        if meta.get(BODY_TIMED_OUT):
+            return self._refuse(request, errors.RequestTimeout())
+        if is_chunked(meta) and not meta.get("CONTENT_LENGTH"):
+            return self._refuse(request, errors.LengthRequired())
         if length > self.limit:
-            return json_error(errors.RequestTooLarge(f"The request body is larger than {self.limit} bytes."))
+            return self._refuse(
+                request, errors.RequestTooLarge(f"The request body is larger than {self.limit} bytes.")
+            )
         return self.get_response(request)
+
+    @staticmethod
+    def _refuse(request, error: errors.DomainError):
+        close_connection(request.META)
+        return json_error(error)
 
 
 class JSONErrorMiddleware:
@@ -87,6 +131,8 @@ class JSONErrorMiddleware:
         403: errors.PermissionDenied,
         404: errors.NotFound,
         405: errors.MethodNotAllowed,
+        408: errors.RequestTimeout,
+        411: errors.LengthRequired,
         413: errors.RequestTooLarge,
         500: errors.InternalError,
     }

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "engagement",
     "accounts",
     "progression",
@@ -49,8 +50,14 @@ MIDDLEWARE = [
     "engagement.metrics.RequestMetricsMiddleware",
     "engagement.middleware.RequestIDMiddleware",
     "engagement.middleware.JSONErrorMiddleware",
-    "engagement.middleware.BodySizeLimitMiddleware",
+    # Before anything asks for the host: a bad Host is one WARNING line, not an ERROR traceback.
+    "engagement.middleware.AllowedHostMiddleware",
+    # The security headers (nosniff, HSTS, X-Frame-Options) reach every answer below them,
+    # the body cap's 408/411/413 included.
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "engagement.middleware.BodySizeLimitMiddleware",
     "engagement.middleware.StaticFilesMiddleware",  # WhiteNoise; see its docstring
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,7 +67,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # A POST to a path without its trailing slash gets a JSON 404, not a redirect that loses the body.
@@ -141,6 +149,27 @@ else:
 
 # --- Accounts and passwords ---------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out admin login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# The admin login's brute-force protection (accounts/lockout.py): 5 failures lock the email
+# (whatever the address) and the address (an IPv6 one by /64) for 15 minutes.
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "accounts.lockout.AdminLoginHandler"
+AXES_USERNAME_CALLABLE = "accounts.lockout.admin_username"
+AXES_CLIENT_IP_CALLABLE = "engagement.throttling.client_ident"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_VERBOSE = False  # the request log already has each answer
+# Development only: `X-User-Id: <id>` logs in without a token (accounts.authentication). Never
+# installed outside DEBUG; the system check engagement.E001 stops a process that asks for it there.
+DEV_AUTH_HEADER_REQUESTED = env.bool("DEV_AUTH_HEADER", default=False)
+DEV_AUTH_HEADER = DEBUG and DEV_AUTH_HEADER_REQUESTED
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -180,9 +209,13 @@ WHITENOISE_MANIFEST_STRICT = False
 # --- Request limits -----------------------------------------------------------
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=100 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# Seconds a request body may take to arrive in full (engagement.serving), else 408.
+REQUEST_BODY_TIMEOUT = env.float("REQUEST_BODY_TIMEOUT", default=10.0)
 
 # --- Idempotency-Key ----------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+# Live keys kept per scope (a user, or a client IP for register); older ones are dropped.
+IDEMPOTENCY_MAX_KEYS = 1_000
 
 # --- Security -----------------------------------------------------------------
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
@@ -211,12 +244,32 @@ ENGAGEMENT_METRICS_COLLECTORS = [
     "analytics.metrics.webhook_deliveries",  # engagement_webhook_deliveries_total{result}
 ]
 
+# Content-Security-Policy (django-csp) on every page the server renders: the admin, the
+# Swagger UI (engagement.views.DocsView, no inline script or style) and error pages. Nothing
+# but this origin; no inline code; no framing. The JSON API needs none and is left out.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"]
+    + (["accounts.authentication.DevHeaderAuthentication"] if DEV_AUTH_HEADER else []),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["engagement.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "engagement.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -226,6 +279,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "register": env.str("THROTTLE_REGISTER", default="5/min"),
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        # Failed logins per account, from any address (engagement.throttling.AccountLoginThrottle).
+        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/15min"),
         "user": env.str("THROTTLE_USER", default="600/min"),
         "anon": env.str("THROTTLE_ANON", default="60/min"),
     },

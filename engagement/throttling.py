@@ -1,7 +1,13 @@
-"""Throttles on the shared cache (Redis when REDIS_URL is set), keyed per user or client IP.
+"""Throttles on the shared cache (Redis when REDIS_URL is set), keyed per user, client IP or account.
 
 DRF's get_ident() honours NUM_PROXIES: it trusts exactly that many X-Forwarded-For hops,
-so a client cannot spoof its address by sending the header itself.
+so a client cannot spoof its address by sending the header itself. An IPv6 client is keyed by
+its /64 network: one host is routinely given a whole /64, so keying by the address would give
+it a fresh identity per request.
+
+Login is also limited per account, whatever the address (AccountLoginThrottle): an attempt
+takes a slot of the account's window before the password is checked and gives it back when it
+succeeds, so only failures count, and concurrent guesses from many addresses cannot overshoot.
 
 DRF's own SimpleRateThrottle reads the request log, checks it and writes it back as three
 separate cache calls, so a burst spread over several gunicorn workers slips past the limit
@@ -16,6 +22,9 @@ a minute at most per process, and a short pause before the next attempt).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import math
+import re
 import threading
 import uuid
 
@@ -39,6 +48,33 @@ return {0, oldest[2]}
 
 _local_lock = threading.Lock()
 _MAX_IDENT = 64  # an IPv6 address with zone fits; keeps cache keys short whatever a header holds
+_IPV6_CLIENT_PREFIX = 64
+# "10/min", "600/m", "10/15min", "5/2h": a count per optional multiple of s, m, h or d.
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd])[a-z]*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def client_ident(request) -> str:
+    """The client as throttles (and the admin lockout) count it: its address, an IPv6 one by /64.
+
+    The address is DRF's (NUM_PROXIES X-Forwarded-For hops trusted, else the peer). An IPv6
+    address stands for its /64 network, written as the network's first address; an IPv4-mapped
+    one for its IPv4 address. Anything that is not an address and is longer than one could be
+    (a forged header) is hashed, so cache keys stay short.
+    """
+    ident = (throttling.BaseThrottle().get_ident(request) or "").strip()
+    try:
+        address = ipaddress.ip_address(ident)
+    except ValueError:
+        if len(ident) > _MAX_IDENT:
+            return "sha256-" + hashlib.sha256(ident.encode()).hexdigest()
+        return ident
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network((address, _IPV6_CLIENT_PREFIX), strict=False)
+        return str(network.network_address)
+    return str(address)
 
 
 class AtomicRateThrottle(throttling.SimpleRateThrottle):
@@ -49,11 +85,17 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
     duration: int
 
     def get_ident(self, request):
-        """The client address; anything longer than an IPv6 address (a forged header) is hashed."""
-        ident = super().get_ident(request) or ""
-        if len(ident) > _MAX_IDENT:
-            return "sha256-" + hashlib.sha256(ident.encode()).hexdigest()
-        return ident
+        return client_ident(request)
+
+    def parse_rate(self, rate):
+        """DRF's "N/unit", plus a multiple of the unit: "10/15min" is 10 per 900 seconds."""
+        if rate is None:
+            return (None, None)
+        match = _RATE.match(rate.strip().lower())
+        if match is None:
+            raise ValueError(f"Invalid throttle rate {rate!r}; use e.g. 10/min or 10/15min.")
+        count, multiple, unit = match.groups()
+        return int(count), int(multiple or 1) * _UNIT_SECONDS[unit]
 
     def allow_request(self, request, view):
         if self.rate is None:
@@ -61,6 +103,7 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
+        self.member = None
         backend = cache.redis_cache()
         if backend is not None:
             health = cache.health()
@@ -83,13 +126,14 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
         self.history = []
         client = get_redis_connection(DEFAULT_CACHE_ALIAS)
         script = client.register_script(_SLIDING_WINDOW)
+        self.member = f"{self.now!r}:{uuid.uuid4().hex}"
         result = script(
-            keys=[str(backend.make_key(f"{self.key}:log"))],
+            keys=[self._redis_key(backend)],
             args=[
                 repr(self.now),
                 repr(self.now - self.duration),
                 self.num_requests,
-                f"{self.now!r}:{uuid.uuid4().hex}",
+                self.member,
                 int(self.duration) + 1,
             ],
         )
@@ -97,6 +141,30 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
             return True
         self.history = [float(result[1])]  # the oldest request still in the window
         return False
+
+    def _redis_key(self, backend) -> str:
+        return str(backend.make_key(f"{self.key}:log"))
+
+    def forget(self) -> None:
+        """Take back the request this throttle let through last (it is not counted after all)."""
+        if getattr(self, "key", None) is None or getattr(self, "now", None) is None:
+            return  # nothing was recorded (no rate, or the cache was unreachable)
+        backend = cache.redis_cache()
+        if backend is not None:
+            from django_redis import get_redis_connection
+
+            if getattr(self, "member", None) is None:
+                return
+            try:
+                get_redis_connection(DEFAULT_CACHE_ALIAS).zrem(self._redis_key(backend), self.member)
+            except cache.CACHE_ERRORS as exc:
+                cache.health().failed(exc)  # the slot stays taken until it leaves the window
+            return
+        with _local_lock:
+            history = self.cache.get(self.key, [])
+            if self.now in history:
+                history.remove(self.now)
+                self.cache.set(self.key, history, self.duration)
 
     def wait(self):
         """Seconds until the oldest request in the window leaves it (at least 1)."""
@@ -124,3 +192,31 @@ class RegisterRateThrottle(AtomicRateThrottle):
 
 class LoginRateThrottle(RegisterRateThrottle):
     scope = "login"
+
+
+class AccountLoginThrottle(AtomicRateThrottle):
+    """Failed logins per account (THROTTLE_LOGIN_ACCOUNT, 10 per 15 minutes), from any address.
+
+    `account` is the canonical email; the cache key holds only its SHA-256. Call attempt()
+    before checking the password and succeeded() when it was right (the slot is given back).
+    """
+
+    scope = "login_account"
+
+    def __init__(self, *, account: str):
+        super().__init__()
+        self.account = account
+
+    def get_cache_key(self, request, view):
+        digest = hashlib.sha256(self.account.encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+    def attempt(self) -> bool:
+        """Take a slot for one more attempt; False when the account has none left."""
+        return self.allow_request(None, None)
+
+    def succeeded(self) -> None:
+        self.forget()
+
+    def retry_after(self) -> int:
+        return math.ceil(self.wait())

@@ -15,6 +15,8 @@ from progression.forms import ConstraintErrorsOnFieldsMixin
 
 
 class ToolDefinitionForm(ConstraintErrorsOnFieldsMixin, forms.ModelForm):
+    constraint_fields = {"inventory_tooldefinition_loyalty_gain_within_price": "loyalty_delta"}
+
     class Meta:
         model = ToolDefinition
         fields = (
@@ -56,7 +58,8 @@ class ToolDefinitionAdmin(admin.ModelAdmin):
             {
                 "fields": ("price", "energy_delta", "fatigue_delta", "loyalty_delta"),
                 "description": "Price in loyalty points (0 or more); each delta from -100 to 100. "
-                "A loyalty gain is scaled by the user's level multiplier when the tool is used.",
+                "A loyalty gain is scaled by the user's level multiplier when the tool is used, "
+                "and at the highest multiplier (x1.5) it may not exceed the price.",
             },
         ),
         ("Timestamps", {"fields": ("created_at", "updated_at")}),

@@ -1,8 +1,37 @@
 """The tool catalog and what each user holds."""
 
+from fractions import Fraction
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.lookups import LessThanOrEqual
+
+# The highest level multiplier a tool's loyalty gain is scaled by, as the database constraint
+# below is written with it (a constraint is SQL, fixed when its migration runs, so it cannot
+# follow the setting). settings.ENGAGEMENT["LEVEL_MULTIPLIER_MAX"] may be lower, never higher:
+# the system check inventory.E001 refuses to start otherwise. Raising it means raising this
+# and adding the migration that rewrites the constraint.
+LOYALTY_MULTIPLIER_CAP = Fraction(3, 2)
+
+
+def _loyalty_gain_within_price() -> models.CheckConstraint:
+    """round(loyalty_delta x cap) <= price, the rounding half away from zero, in integers.
+
+    With cap = a/b: round(d x a/b) <= p  <=>  d x a/b < p + 1/2  <=>  2ad <= 2bp + b - 1
+    (for a/b = 3/2: 6d <= 4p + 1, i.e. 3d <= 2p). A zero or negative delta is no gain: it
+    passes whatever the price (which has its own constraint).
+    """
+    a, b = LOYALTY_MULTIPLIER_CAP.numerator, LOYALTY_MULTIPLIER_CAP.denominator
+    gain_within_price = LessThanOrEqual(F("loyalty_delta") * (2 * a), F("price") * (2 * b) + (b - 1))
+    return models.CheckConstraint(
+        condition=Q(loyalty_delta__lte=0) | Q(gain_within_price),
+        name="inventory_tooldefinition_loyalty_gain_within_price",
+        violation_error_message=(
+            f"The loyalty gain at the highest level multiplier (x{float(LOYALTY_MULTIPLIER_CAP):g}) "
+            "must not exceed the price: buying and using the tool would create loyalty."
+        ),
+    )
 
 
 def _delta_range(field: str, model: str) -> models.CheckConstraint:
@@ -32,6 +61,7 @@ class ToolDefinition(models.Model):
             _delta_range("energy_delta", "tooldefinition"),
             _delta_range("fatigue_delta", "tooldefinition"),
             _delta_range("loyalty_delta", "tooldefinition"),
+            _loyalty_gain_within_price(),
         ]
 
     def __str__(self) -> str:

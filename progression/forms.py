@@ -77,26 +77,40 @@ class ConstraintErrorsOnFieldsMixin(forms.ModelForm):
     Django 5.2 checks the model's CheckConstraints in ModelForm._post_clean (full_clean ->
     Model.validate_constraints) and reports each as a form-wide "Constraint "name" is violated.".
     Where a constraint bounds one field with literal numbers, this moves the error onto that
-    field with the range spelled out; anything else stays a form-wide error.
+    field with the range spelled out; a constraint named in `constraint_fields` (name -> field)
+    moves onto that field with its own violation message; anything else stays form-wide.
     """
+
+    constraint_fields: dict[str, str] = {}
+
+    def _constraint_targets(self) -> dict[str, tuple[str, str]]:
+        """Violation message -> (field, message to show there), for the constraints that move."""
+        by_message: dict[str, tuple[str, str]] = {}
+        for constraint in self._meta.model._meta.constraints:
+            if not isinstance(constraint, models.CheckConstraint):
+                continue
+            target: tuple[str, str] | None
+            if constraint.name in self.constraint_fields:
+                message = str(constraint.get_violation_error_message())
+                target = (self.constraint_fields[constraint.name], message)
+            else:
+                target = _bounds_message(constraint.condition)
+            if target is not None and target[0] in self.fields:
+                by_message[str(constraint.get_violation_error_message())] = target
+        return by_message
 
     def _post_clean(self):
         super()._post_clean()  # type: ignore[misc]  # ModelForm's hook that validates constraints
         form_errors = self.errors.get(NON_FIELD_ERRORS)
         if not form_errors:
             return
-        by_message = {}
-        for constraint in self._meta.model._meta.constraints:
-            if isinstance(constraint, models.CheckConstraint):
-                target = _bounds_message(constraint.condition)
-                if target is not None and target[0] in self.fields:
-                    by_message[constraint.get_violation_error_message()] = target
+        by_message = self._constraint_targets()
         kept: list[ValidationError] = []
         moved: list[tuple[str, str]] = []
         for error in form_errors.as_data():
-            target = by_message.get(error.message)
-            if target:
-                moved.append(target)
+            found = by_message.get(str(error.message))
+            if found:
+                moved.append(found)
             else:
                 kept.append(error)
         if not moved:

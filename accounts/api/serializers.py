@@ -6,9 +6,11 @@ from django.contrib.auth.password_validation import (
     get_default_password_validators,
     password_validators_help_texts,
 )
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from accounts.emails import clean_new_email
 from accounts.models import User
 from engagement.serializers import StrictSerializer
 
@@ -54,8 +56,28 @@ def new_password_field(**kwargs) -> serializers.CharField:
     )
 
 
+class NewEmailField(serializers.EmailField):
+    """An address to register: normalized and screened (accounts.emails), then validated."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            return clean_new_email(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+    def run_validation(self, data=serializers.empty):
+        # Validators (length, email syntax) judge the normalized address, not what was typed.
+        (is_empty, data) = self.validate_empty_values(data)
+        if is_empty:
+            return data
+        value = self.to_internal_value(data)
+        self.run_validators(value)
+        return value
+
+
 class RegisterInputSerializer(StrictSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = NewEmailField(max_length=254)
     password = new_password_field()
     display_name = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
@@ -67,6 +89,27 @@ class LoginInputSerializer(StrictSerializer):
 
 class RefreshInputSerializer(StrictSerializer):
     refresh = serializers.CharField(max_length=2048)
+
+
+class LogoutInputSerializer(StrictSerializer):
+    """Either the refresh token to revoke, or `all: true` to end every session of the user."""
+
+    refresh = serializers.CharField(max_length=2048, required=False)
+    all = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if attrs.get("all") and "refresh" in attrs:
+            raise serializers.ValidationError({"all": ["Give either refresh or all: true, not both."]})
+        if not attrs.get("all") and "refresh" not in attrs:
+            raise serializers.ValidationError(
+                {"refresh": ["This field is required (or send all: true to end every session)."]}
+            )
+        return attrs
+
+
+class PasswordChangeInputSerializer(StrictSerializer):
+    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = new_password_field()
 
 
 class ProfileUpdateInputSerializer(StrictSerializer):

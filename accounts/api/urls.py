@@ -7,4 +7,5 @@ urlpatterns = [
     path("token/", views.TokenView.as_view(), name="auth-token"),
     path("token/refresh/", views.RefreshView.as_view(), name="auth-token-refresh"),
     path("logout/", views.LogoutView.as_view(), name="auth-logout"),
+    path("password/", views.PasswordChangeView.as_view(), name="auth-password"),
 ]

@@ -1,6 +1,5 @@
-"""Auth endpoints: register, token (login), refresh with rotation, logout."""
+"""Auth endpoints: register, token (login), refresh with rotation, logout, password change."""
 
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -9,7 +8,14 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api import serializers as s
-from engagement.errors import EmailTaken, InvalidCredentials, InvalidRefreshToken
+from engagement import errors as codes
+from engagement.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidCurrentPassword,
+    InvalidRefreshToken,
+    ValidationFailed,
+)
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.throttling import AnonRateThrottle, LoginRateThrottle, RegisterRateThrottle
 
@@ -50,17 +56,18 @@ class TokenView(APIView):
             200: s.TokenPairOutputSerializer,
             **VALIDATION,
             401: error_response("Wrong email or password.", InvalidCredentials),
-            **THROTTLED,
+            429: error_response(
+                "Too many attempts from this address, or too many failures for this account "
+                "(10 per 15 minutes, from any address); see Retry-After.",
+                codes.THROTTLED,
+            ),
         },
         auth=[],
     )
     def post(self, request):
         data = s.LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, **data.validated_data)
-        if user is None:
-            raise InvalidCredentials()
-        return Response(services.issue_tokens(user))
+        return Response(services.log_in(request=request, **data.validated_data))
 
 
 class RefreshView(APIView):
@@ -90,16 +97,59 @@ class LogoutView(APIView):
 
     @extend_schema(
         tags=["auth"],
-        request=s.RefreshInputSerializer,
+        request=s.LogoutInputSerializer,
         responses={
-            204: OpenApiResponse(description="The refresh token is revoked."),
+            204: OpenApiResponse(
+                description="The refresh token is revoked; with `all: true`, every session of the user "
+                "is (every refresh token, and every access token issued so far, this one included)."
+            ),
             **VALIDATION,
-            **UNAUTHORIZED,
+            401: error_response(
+                "Missing, invalid or expired token, or a refresh token that is not yours.",
+                codes.NOT_AUTHENTICATED,
+                codes.TOKEN_NOT_VALID,
+            ),
             **THROTTLED,
         },
     )
     def post(self, request):
-        data = s.RefreshInputSerializer(data=request.data)
+        data = s.LogoutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.logout(user=request.user, refresh=data.validated_data["refresh"])
+        if data.validated_data["all"]:
+            services.revoke_sessions(user=request.user)
+        else:
+            services.logout(user=request.user, refresh=data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["auth"],
+        request=s.PasswordChangeInputSerializer,
+        responses={
+            204: OpenApiResponse(
+                description="The password is changed and every session of the user ended: every "
+                "refresh token is revoked and every access token issued before now answers 401 "
+                "`token_not_valid`. Log in again with the new password."
+            ),
+            400: error_response(
+                "Invalid input, a new password the validators refuse (`fields.new_password`), or a "
+                "wrong current password (counted as a failed login).",
+                ValidationFailed,
+                codes.PARSE_ERROR,
+                InvalidCurrentPassword,
+            ),
+            **UNAUTHORIZED,
+            429: error_response(
+                "Too many requests, or too many failed password checks for this account; see Retry-After.",
+                codes.THROTTLED,
+            ),
+        },
+    )
+    def post(self, request):
+        data = s.PasswordChangeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.change_password(user=request.user, **data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -66,6 +66,37 @@ def test_malformed_json_returns_400_parse_error(api_client, body):
     assert User.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"email": "\xff\xfe"}', b"\xff", b'{"email": "a@b.c", "password": "\xc3"}']
+)
+def test_body_not_utf8_returns_400_parse_error_without_codec_details(api_client, body):
+    response = api_client.post(REGISTER, body, content_type="application/json")
+
+    error = assert_error_shape(response, 400, "parse_error")
+    assert error["message"] == "JSON parse error - the body is not valid UTF-8."
+    assert User.objects.count() == 0
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "utf-16", "no-such-codec"])
+def test_declared_charset_is_ignored_and_the_body_read_as_utf8(api_client, charset):
+    body = json.dumps({"email": "ana@example.com", "password": "p-4-Strong-pass-x"}).encode()
+
+    response = api_client.post(REGISTER, body, content_type=f"application/json; charset={charset}")
+
+    assert response.status_code == 201, response.content
+
+
+def test_chunked_body_the_server_did_not_dechunk_returns_411(api_client):
+    """Without a server that de-chunks (gunicorn does: engagement.serving), a chunked body has
+    no length Django can read: refused, never read as empty."""
+    response = api_client.generic(
+        "POST", REGISTER, b"", content_type="application/json", HTTP_TRANSFER_ENCODING="chunked"
+    )
+
+    assert_error_shape(response, 411, "length_required")
+    assert User.objects.count() == 0
+
+
 def test_content_length_not_a_number_returns_400(api_client):
     response = api_client.generic(
         "POST", REGISTER, b"{}", content_type="application/json", CONTENT_LENGTH="abc"

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import UntypedToken
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.audit import verify_ledger
+from engagement.idempotency import purge_expired
 from engagement.models import IdempotencyKey
 from engagement.testing import run_in_threads
 from inventory.models import InventoryItem
@@ -385,3 +392,110 @@ def test_purge_idempotency_keys_twice_is_harmless(user):
 
     assert out.getvalue().count("purged 0 ") == 2
     assert IdempotencyKey.objects.count() == 1
+
+
+# --- no secrets at rest ---------------------------------------------------------------------
+
+
+def test_stored_register_answer_holds_no_usable_token_and_no_plain_hash_of_the_body(api_client):
+    payload = {"email": "ivy@example.com", "password": "plum-orbit-castle-71"}
+    first = post(api_client, REGISTER, payload, key="reg-1")
+    assert first.status_code == 201, first.content
+    tokens = {first.json()["access"], first.json()["refresh"]}
+
+    record = IdempotencyKey.objects.get()
+
+    for token in tokens:
+        assert token not in record.response_body
+        signing_input = token.rsplit(".", 1)[0]
+        assert f'"{signing_input}."' in record.response_body  # kept without its signature
+    for stored in json.loads(record.response_body)["access"], json.loads(record.response_body)["refresh"]:
+        with pytest.raises(TokenError):
+            UntypedToken(stored)
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    plain = hashlib.sha256(b"\0".join((b"POST", REGISTER.encode(), body))).hexdigest()
+    assert record.fingerprint != plain
+    assert record.fingerprint != hashlib.sha256(body).hexdigest()
+    assert payload["password"] not in record.response_body + record.fingerprint
+
+
+def test_register_replay_answers_the_same_working_tokens(api_client):
+    payload = {"email": "ivy@example.com", "password": "plum-orbit-castle-71"}
+    first = post(api_client, REGISTER, payload, key="reg-1")
+
+    again = post(api_client, REGISTER, payload, key="reg-1")
+
+    assert again.status_code == 201
+    assert again[REPLAYED] == "true"
+    assert again.content == first.content
+    me = api_client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {again.json()['access']}")
+    assert me.status_code == 200
+    assert User.objects.count() == 1
+
+
+def test_register_replay_after_a_password_change_answers_tokens_that_stay_revoked(api_client):
+    payload = {"email": "ivy@example.com", "password": "plum-orbit-castle-71"}
+    first = post(api_client, REGISTER, payload, key="reg-1").json()
+    change = api_client.post(
+        "/api/v1/auth/password/",
+        {"current_password": payload["password"], "new_password": "quartz-lantern-meadow-58"},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {first['access']}",
+    )
+    assert change.status_code == 204
+
+    replayed = post(api_client, REGISTER, payload, key="reg-1").json()
+
+    assert replayed == first
+    me = api_client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {replayed['access']}")
+    assert me.status_code == 401
+    assert api_client.post("/api/v1/auth/token/refresh/", {"refresh": replayed["refresh"]}).status_code == 401
+
+
+def test_key_stored_under_a_previous_secret_still_replays_after_rotation(auth_client, user, settings):
+    old_secret = settings.SECRET_KEY
+    first = post(auth_client, CHECKINS, key="rotating")
+    settings.SECRET_KEY = "a-new-secret-key-for-the-rotation-test-0123456789"
+    settings.SECRET_KEY_FALLBACKS = [old_secret]
+
+    again = post(auth_client, CHECKINS, key="rotating")
+
+    assert again.status_code == 201, again.content
+    assert again[REPLAYED] == "true"
+    assert again.content == first.content
+
+
+# --- bounded storage ----------------------------------------------------------------------------
+
+
+def test_new_key_beyond_1000_live_keys_of_a_user_drops_the_oldest(auth_client, user):
+    limit = settings.IDEMPOTENCY_MAX_KEYS
+    now = datetime.now(UTC)
+    IdempotencyKey.objects.bulk_create(
+        IdempotencyKey(
+            scope=f"user:{user.pk}", key=f"old-{n}", fingerprint="0" * 64, status_code=201, created_at=now
+        )
+        for n in range(limit)
+    )
+    other = UserFactory()
+    IdempotencyKey.objects.create(scope=f"user:{other.pk}", key="other", fingerprint="0" * 64, created_at=now)
+
+    response = post(auth_client, CHECKINS, key="new-1001st")
+
+    assert response.status_code == 201, response.content
+    mine = IdempotencyKey.objects.filter(scope=f"user:{user.pk}")
+    assert mine.count() == limit
+    assert not mine.filter(key="old-0").exists()
+    assert mine.filter(key="old-1").exists()
+    assert mine.filter(key="new-1001st").exists()
+    assert IdempotencyKey.objects.filter(scope=f"user:{other.pk}").count() == 1
+
+
+def test_purge_expired_is_a_plain_function_returning_the_count(user, time_machine):
+    time_machine.move_to(datetime(2030, 1, 1, 12, 0, tzinfo=UTC), tick=False)
+    IdempotencyKey.objects.create(scope="user:x", key="old", fingerprint="0" * 64, created_at=timezone.now())
+    time_machine.shift(timedelta(hours=25))
+    IdempotencyKey.objects.create(scope="user:x", key="new", fingerprint="0" * 64, created_at=timezone.now())
+
+    assert purge_expired() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]

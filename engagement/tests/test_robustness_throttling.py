@@ -68,6 +68,7 @@ def test_configured_rates_match_spec_defaults():
     assert django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == {
         "register": "5/min",
         "login": "10/min",
+        "login_account": "10/15min",
         "user": "600/min",
         "anon": "60/min",
     }
@@ -84,8 +85,8 @@ def test_login_over_rate_per_ip_returns_429_with_retry_after_even_with_right_pas
 
 
 def test_login_throttle_is_per_ip_so_another_address_still_logs_in(api_client, user):
-    for _ in range(rate("login")):
-        login(api_client, user.email, "wrong-password")
+    for n in range(rate("login")):
+        login(api_client, f"guess{n}@example.com", "wrong-password")
 
     response = login(api_client, user.email, REMOTE_ADDR="198.51.100.20")
 
@@ -95,8 +96,8 @@ def test_login_throttle_is_per_ip_so_another_address_still_logs_in(api_client, u
 
 def test_login_allowed_again_once_the_window_has_passed(api_client, user, time_machine):
     time_machine.move_to(datetime(2030, 5, 1, 9, 0, tzinfo=UTC), tick=False)
-    for _ in range(rate("login")):
-        login(api_client, user.email, "wrong-password")
+    for n in range(rate("login")):
+        login(api_client, f"guess{n}@example.com", "wrong-password")
     wait = assert_throttled(login(api_client, user.email))
 
     time_machine.shift(timedelta(seconds=wait + 1))
@@ -174,7 +175,7 @@ def test_one_proxy_uses_the_last_hop_and_ignores_what_the_client_prepends(api_cl
     for n in range(rate("login")):
         login(
             api_client,
-            user.email,
+            f"guess{n}@example.com",
             "wrong-password",
             REMOTE_ADDR="10.0.0.1",
             HTTP_X_FORWARDED_FOR=f"203.0.113.{n}, 198.51.100.7",
@@ -191,8 +192,8 @@ def test_one_proxy_uses_the_last_hop_and_ignores_what_the_client_prepends(api_cl
 
 def test_one_proxy_without_x_forwarded_for_falls_back_to_the_peer_address(api_client, user, proxies):
     proxies(1)
-    for _ in range(rate("login")):
-        login(api_client, user.email, "wrong-password", REMOTE_ADDR="10.0.0.2")
+    for n in range(rate("login")):
+        login(api_client, f"guess{n}@example.com", "wrong-password", REMOTE_ADDR="10.0.0.2")
 
     assert_throttled(login(api_client, user.email, REMOTE_ADDR="10.0.0.2"))
     assert login(api_client, user.email, REMOTE_ADDR="10.0.0.3").status_code == 200
@@ -294,3 +295,146 @@ def test_concurrent_logins_on_redis_let_exactly_the_rate_through(user):
 
     assert not errors, errors
     assert Counter(statuses) == {401: rate("login"), 429: count - rate("login")}
+
+
+# --- per account, whatever the address ------------------------------------------------------
+
+
+def test_login_eleventh_failure_for_one_email_from_fresh_addresses_returns_429_even_with_right_password(
+    api_client, user
+):
+    for n in range(rate("login_account")):
+        response = login(api_client, user.email, "wrong-password", REMOTE_ADDR=f"198.51.100.{n + 1}")
+        assert response.status_code == 401, response.content
+
+    response = login(api_client, user.email, REMOTE_ADDR="203.0.113.77")
+
+    assert response.status_code == 429, response.content
+    assert response.json()["error"]["code"] == "throttled"
+    assert 60 < int(response["Retry-After"]) <= 15 * 60
+    assert "access" not in response.json()
+
+
+@pytest.mark.parametrize("spelling", ["{email}", "{upper}", "  {email}  ", "{fullwidth}"])
+def test_login_account_limit_counts_every_spelling_of_the_email_together(api_client, user, spelling):
+    local, domain = user.email.split("@")
+    variants = {
+        "email": user.email,
+        "upper": user.email.upper(),
+        "fullwidth": "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in local) + "@" + domain,
+    }
+    for n in range(rate("login_account")):
+        login(api_client, spelling.format(**variants), "wrong-password", REMOTE_ADDR=f"198.51.100.{n + 1}")
+
+    response = login(api_client, user.email, REMOTE_ADDR="203.0.113.78")
+
+    assert response.status_code == 429, response.content
+
+
+def test_login_successes_never_use_up_the_account_window(api_client, user):
+    for n in range(rate("login_account") + 5):
+        response = login(api_client, user.email, REMOTE_ADDR=f"198.51.100.{n + 1}")
+        assert response.status_code == 200, response.content
+
+
+def test_login_account_window_frees_after_15_minutes(api_client, user, time_machine):
+    time_machine.move_to(datetime(2030, 5, 1, 9, 0, tzinfo=UTC), tick=False)
+    for n in range(rate("login_account")):
+        login(api_client, user.email, "wrong-password", REMOTE_ADDR=f"198.51.100.{n + 1}")
+    blocked = login(api_client, user.email, REMOTE_ADDR="203.0.113.79")
+    assert blocked.status_code == 429
+
+    time_machine.shift(timedelta(seconds=int(blocked["Retry-After"]) + 1))
+    response = login(api_client, user.email, REMOTE_ADDR="203.0.113.79")
+
+    assert response.status_code == 200, response.content
+
+
+def test_login_account_limit_leaves_other_accounts_alone(api_client, user):
+    for n in range(rate("login_account")):
+        login(api_client, user.email, "wrong-password", REMOTE_ADDR=f"198.51.100.{n + 1}")
+    other = UserFactory()
+
+    response = login(api_client, other.email, REMOTE_ADDR="203.0.113.80")
+
+    assert response.status_code == 200, response.content
+
+
+# --- IPv6 clients are keyed by their /64 ----------------------------------------------------
+
+
+def test_login_ipv6_addresses_of_one_64_share_the_per_ip_limit(api_client, user):
+    for n in range(rate("login")):
+        login(api_client, f"guess{n}@example.com", "wrong-password", REMOTE_ADDR=f"2001:db8:1:2::{n + 1:x}")
+
+    same_64 = login(api_client, user.email, REMOTE_ADDR="2001:db8:1:2:ffff:ffff:ffff:fffe")
+    next_64 = login(api_client, user.email, REMOTE_ADDR="2001:db8:1:3::1")
+
+    assert_throttled(same_64)
+    assert next_64.status_code == 200, next_64.content
+
+
+def test_register_ipv4_mapped_ipv6_address_counts_as_the_ipv4_client(api_client):
+    for n in range(rate("register")):
+        api_client.post(
+            REGISTER,
+            {"email": f"m{n}@example.com", "password": PASSWORD},
+            format="json",
+            REMOTE_ADDR="192.0.2.5",
+        )
+
+    response = api_client.post(
+        REGISTER,
+        {"email": "late@example.com", "password": PASSWORD},
+        format="json",
+        REMOTE_ADDR="::ffff:192.0.2.5",
+    )
+
+    assert_throttled(response)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_logins_for_one_email_from_many_addresses_on_redis_let_exactly_the_limit_through(
+    user,
+):
+    """Twenty guesses at once from twenty addresses: the account's limit holds exactly."""
+    redis_url = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/14")
+    redis_cache = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "KEY_PREFIX": "engagement",
+        }
+    }
+    count = 20
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def attempt(n: int) -> None:
+        try:
+            client = APIClient()
+            barrier.wait(timeout=10)
+            statuses.append(
+                login(client, user.email, "wrong-password", REMOTE_ADDR=f"198.51.100.{n + 1}").status_code
+            )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with override_settings(CACHES=redis_cache):
+        cache.clear()
+        try:
+            threads = [threading.Thread(target=attempt, args=(n,)) for n in range(count)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+        finally:
+            cache.clear()
+
+    assert not errors, errors
+    assert Counter(statuses) == {401: rate("login_account"), 429: count - rate("login_account")}

@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from accounts.tests.factories import UserFactory
 from inventory.models import InventoryItem, ToolDefinition
@@ -95,16 +96,23 @@ def test_tool_add_when_valid_then_row_written_and_public_catalog_lists_it(admin_
         ("energy_delta", "101", "Must be between -100 and 100."),
         ("fatigue_delta", "-101", "Must be between -100 and 100."),
         ("loyalty_delta", "101", "Must be between -100 and 100."),
+        (
+            "loyalty_delta",
+            "5",
+            "The loyalty gain at the highest level multiplier (x1.5) must not exceed the price: "
+            "buying and using the tool would create loyalty.",
+        ),
     ],
 )
 def test_tool_add_when_value_breaks_check_constraint_then_form_error_and_no_row(
     admin_client, field, value, message
 ):
-    response = admin_client.post(ADD_URL, tool_form(**{field: value}))
+    values = {"price": "200"} if (field, value) == ("loyalty_delta", "101") else {}  # no gain error
+    response = admin_client.post(ADD_URL, tool_form(**{**values, field: value}))
     assert response.status_code == 200
     form = response.context["adminform"].form
     assert form.errors == {field: [message]}
-    assert message in response.content.decode()
+    assert escape(message) in response.content.decode()
     assert not ToolDefinition.objects.filter(slug="tea").exists()
 
 
@@ -151,3 +159,11 @@ def test_tool_delete_when_users_hold_it_then_refused_and_row_kept(admin_client, 
     assert "Cannot delete" in response.content.decode()
     assert ToolDefinition.objects.filter(slug="coffee").exists()
     assert InventoryItem.objects.filter(user=user, tool_id="coffee").exists()
+
+
+def test_tool_add_when_free_and_giving_loyalty_then_form_error_on_loyalty_and_no_row(admin_client):
+    response = admin_client.post(ADD_URL, tool_form(price="0", loyalty_delta="100"))
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["loyalty_delta"]
+    assert not ToolDefinition.objects.filter(slug="tea").exists()

@@ -7,6 +7,7 @@ from inventory.models import InventoryItem, ToolDefinition
 from inventory.tests.factories import ToolFactory
 from inventory.tests.helpers import stock
 from progression.models import UserState
+from progression.rules import round_half_away
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,82 @@ def test_tool_when_delta_outside_range_then_refused(db, field, value):
 
 @pytest.mark.parametrize("field", ["energy_delta", "fatigue_delta", "loyalty_delta"])
 def test_tool_when_delta_at_bounds_then_accepted(db, field):
-    ToolFactory(slug="high", **{field: 100})
+    ToolFactory(slug="high", price=150, **{field: 100})  # +100 loyalty x1.5 needs a price of 150
     ToolFactory(slug="low", **{field: -100})
 
     assert ToolDefinition.objects.filter(slug__in=["high", "low"]).count() == 2
+
+
+# --- the catalog cannot mint loyalty ------------------------------------------------------------
+
+
+def test_tool_when_free_with_a_loyalty_gain_then_refused(db):
+    with (
+        pytest.raises(IntegrityError, match="inventory_tooldefinition_loyalty_gain_within_price"),
+        transaction.atomic(),
+    ):
+        ToolFactory(slug="mint", price=0, loyalty_delta=100)
+
+    assert not ToolDefinition.objects.filter(slug="mint").exists()
+
+
+def test_tool_when_saved_around_the_orm_with_a_minting_gain_then_refused(db):
+    ToolFactory(slug="focus-like", price=20, loyalty_delta=5)
+
+    with pytest.raises(IntegrityError, match="loyalty_gain_within_price"), transaction.atomic():
+        ToolDefinition.objects.filter(slug="focus-like").update(price=0)
+
+
+@pytest.mark.parametrize(
+    ("price", "loyalty", "accepted"),
+    [(7, 5, False), (8, 5, True), (1, 1, False), (2, 1, True), (3, 2, True), (0, 0, True), (0, -100, True)],
+)
+def test_tool_gain_at_the_edge_of_its_price_then_accepted_exactly_when_not_minting(
+    db, price, loyalty, accepted
+):
+    """+5 loyalty at x1.5 is round(7.5) = 8: it needs a price of 8."""
+    try:
+        with transaction.atomic():
+            ToolFactory(slug="edge", price=price, loyalty_delta=loyalty)
+    except IntegrityError:
+        refused = True
+    else:
+        refused = False
+
+    assert refused is not accepted
+
+
+def test_constraint_agrees_with_the_rules_gain_at_the_highest_multiplier():
+    """For every gain, the database accepts exactly the prices at or above the rules' gain."""
+    from inventory.models import _loyalty_gain_within_price
+    from progression.services import get_rules
+
+    constraint = _loyalty_gain_within_price()
+    highest = get_rules().level_multiplier_max
+    for loyalty in range(1, 101):
+        gain = round_half_away(loyalty * highest)
+        at_gain = ToolDefinition(slug="x", name="x", price=gain, loyalty_delta=loyalty)
+        below_gain = ToolDefinition(slug="x", name="x", price=gain - 1, loyalty_delta=loyalty)
+        assert _accepts(constraint, at_gain), loyalty
+        assert not _accepts(constraint, below_gain), loyalty
+
+
+def _accepts(constraint, tool) -> bool:
+    from django.core.exceptions import ValidationError
+
+    try:
+        constraint.validate(ToolDefinition, tool)
+    except ValidationError:
+        return False
+    return True
+
+
+def test_system_check_when_multiplier_max_above_the_constraint_cap_then_error(settings):
+    from inventory.checks import multiplier_within_catalog_constraint
+
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "LEVEL_MULTIPLIER_MAX": "2"}
+    errors = multiplier_within_catalog_constraint()
+
+    assert [error.id for error in errors] == ["inventory.E001"]
+    settings.ENGAGEMENT = {**settings.ENGAGEMENT, "LEVEL_MULTIPLIER_MAX": "1.25"}
+    assert multiplier_within_catalog_constraint() == []

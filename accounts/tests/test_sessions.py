@@ -106,7 +106,7 @@ def test_password_change_when_current_is_wrong_then_400_and_nothing_changes(user
 
 @pytest.mark.parametrize(
     ("new_password", "reason"),
-    [("short", "too short"), ("password123", "too common"), (DEFAULT_PASSWORD, "must differ")],
+    [("short", "at least 8 characters"), ("password123", "too common"), (DEFAULT_PASSWORD, "must differ")],
 )
 def test_password_change_when_new_password_is_refused_then_400_on_new_password(user, new_password, reason):
     pair = log_in(user.email)

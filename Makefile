@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 LOCK_ARGS ?=
 
-.PHONY: install lock run test lint format bench bench-scale clean
+.PHONY: install lock run worker test lint format bench bench-scale bench-webhooks clean
 
 # The venv installs the dev lock (the runtime lock plus the tools), every file checked against
 # its hash; it is redone whenever a lock changes.
@@ -52,6 +52,10 @@ test: install
 # Benchmark under gunicorn on BENCH_DATABASE_URL, or a throwaway engagement_bench database; see bench/README.md.
 bench: install
 	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Webhook delivery throughput with real worker processes; see bench/webhooks.py.
+bench-webhooks: install
+	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.webhooks $(BENCH_ARGS)
 
 bench-scale: install
 	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.run --scale 100000 --phases A,B $(BENCH_ARGS)

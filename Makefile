@@ -36,12 +36,22 @@ lock: install
 	$(UV_COMPILE) $(LOCK_ARGS) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 
 # Serves on SQLite (db.sqlite3) unless DATABASE_URL is set (a missing PostgreSQL database is
-# created); DEBUG is on unless DJANGO_DEBUG says otherwise.
+# created); DEBUG is on unless DJANGO_DEBUG says otherwise, and so are webhooks to local
+# receivers (WEBHOOK_ALLOW_INSECURE). The API (runserver) and the job queue's worker run
+# together under scripts/supervise.py: one Ctrl-C stops both.
+DEV_ENV = DJANGO_DEBUG=$${DJANGO_DEBUG:-true} WEBHOOK_ALLOW_INSECURE=$${WEBHOOK_ALLOW_INSECURE:-true}
+
 run: install
 	$(BIN)/python scripts/ensure_database.py
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py seed_catalog
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py seed_catalog
+	$(DEV_ENV) $(BIN)/python scripts/supervise.py \
+		"web=$(BIN)/python manage.py runserver $(HOST):$(PORT)" \
+		"worker=$(BIN)/python manage.py run_worker"
+
+# The worker alone (webhook deliveries, periodic jobs), with make run's environment.
+worker: install
+	$(DEV_ENV) $(BIN)/python manage.py run_worker
 
 # DATABASE_URL if set, else the local PostgreSQL if it answers, else SQLite (PostgreSQL-only tests skipped).
 test: install

@@ -207,10 +207,10 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
     def stop(self, timeout: float = 15) -> None:
-        """SIGTERM (finish the jobs in hand, then exit); SIGKILL whatever is left after `timeout`."""
+        """SIGTERM, as docker stop sends it (the worker finishes the jobs in hand, stops its
+        processes and exits); SIGKILL whatever is left after `timeout`."""
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=timeout)
         with contextlib.suppress(ProcessLookupError):

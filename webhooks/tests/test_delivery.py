@@ -186,3 +186,20 @@ def test_retry_now_when_endpoint_disabled_then_not_queued_until_enabled():
     assert len(queued_jobs(DELIVER)) == before
     enable_endpoint(endpoint=endpoint)
     assert retry_now(deliveries=WebhookDelivery.objects.all()).enqueued == 1
+
+
+def test_purge_deliveries_when_older_than_thirty_days_then_messages_and_attempts_go():
+    from django.utils import timezone
+
+    from webhooks.services import purge_deliveries
+
+    with WebhookReceiver() as receiver:
+        create_endpoint(url=receiver.url)
+        old, recent = queue_messages(2)
+        run_queued_jobs(DELIVER)
+    now = timezone.now()
+    WebhookMessage.objects.filter(pk=old).update(created_at=now - timedelta(days=31))
+    WebhookDelivery.objects.filter(message_id=old).update(created_at=now - timedelta(days=31))
+    assert purge_deliveries(now=now) == 2
+    assert list(WebhookMessage.objects.values_list("id", flat=True)) == [recent]
+    assert list(WebhookDelivery.objects.values_list("message_id", flat=True)) == [recent]

@@ -223,6 +223,7 @@ class WorkerProcess:
 @contextlib.contextmanager
 def running_workers(log_dir: Path, count: int = 1, **env: str) -> Iterator[list[WorkerProcess]]:
     """`count` worker processes on the test database, stopped (SIGTERM, then SIGKILL) afterwards."""
+    log_dir.mkdir(parents=True, exist_ok=True)
     workers = [WorkerProcess(log_dir / f"worker-{i}.log", **env) for i in range(count)]
     try:
         yield workers

@@ -5,14 +5,14 @@ The path of a message:
      the change's ledger events into messages (webhooks.messages) and enqueues ONE job,
      fan_out(messages=...), whose queue row carries them: the outbox row, one INSERT, committed
      or rolled back with the change;
-  2. a worker runs fan_out(): it stores each message some active endpoint wants
-     (WebhookMessage, the exact body every attempt sends) and enqueues one deliver() job per
-     endpoint with the change's messages for it, in one transaction, once (a repeated fan-out
-     finds its messages stored);
-  3. deliver() signs and POSTs each message in turn, records each attempt (WebhookDelivery)
-     and, on a failure, enqueues that message's next attempt WEBHOOK_RETRY_BASE_SECONDS x
-     4^(n-1) later, until WEBHOOK_MAX_ATTEMPTS, then the delivery is `failed`. An endpoint
+  2. a worker runs fan_out(): it stores (commits) each message some active endpoint wants
+     (WebhookMessage, the exact body every attempt sends), then makes the first attempt to
+     each endpoint: signs and POSTs each message in turn;
+  3. the attempts are recorded together (WebhookDelivery, one transaction) with, for the
+     failed ones, a deliver() job for their next attempt WEBHOOK_RETRY_BASE_SECONDS x 4^(n-1)
+     later, until WEBHOOK_MAX_ATTEMPTS, after which the delivery is `failed`. An endpoint
      failing WEBHOOK_DISABLE_AFTER_FAILURES times in a row is disabled (and gets nothing more).
+A change costs its request one INSERT and, when it goes well, the worker one job.
 Nothing is sent from a request thread; a worker that dies mid-delivery has its job handed out
 again (at-least-once, the same webhook-id), and a delivery that already succeeded, or whose
 attempt was already made, is not sent again.
@@ -24,13 +24,14 @@ import base64
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db import transaction
+from django.db.models import F, Max, Q, Value
 from django.utils import timezone
 
 from engagement.queue import enqueue
@@ -78,7 +79,7 @@ def publish(*, type: str, key: str, data: dict, moment: datetime | None = None) 
     return message
 
 
-# --- 2. Fan-out (a job) -------------------------------------------------------------------
+# --- 2. Fan-out and the first attempt (a job) ----------------------------------------------
 
 
 def body_of(message: dict) -> str:
@@ -87,20 +88,20 @@ def body_of(message: dict) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-def fan_out(*, messages: list[dict]) -> int:
-    """Job: store the messages active endpoints want; enqueue one delivery job per endpoint.
+def fan_out(*, messages: list[dict]) -> dict[str, str]:
+    """Job: store the messages active endpoints want, then make the first attempt to each endpoint.
 
-    Returns how many (endpoint, message) deliveries it enqueued. One transaction: a fan-out
-    run again (its worker died before the queue heard of it) finds its messages stored and
-    enqueues nothing twice.
+    Returns what happened to each (endpoint, message) as "<endpoint id> <message id>" -> outcome.
+    The messages are committed before anything is sent. A fan-out run again (its worker died
+    before the queue heard of it) finds them stored and sends only what has no attempt yet.
     """
     with transaction.atomic():
         endpoints = list(WebhookEndpoint.objects.filter(is_active=True).order_by("pk"))
-        wanted = {m["id"]: [e.pk for e in endpoints if e.wants(m["type"])] for m in messages}
+        wanted = {m["id"]: [e for e in endpoints if e.wants(m["type"])] for m in messages}
         wanted = {message_id: targets for message_id, targets in wanted.items() if targets}
         if not wanted:
-            return 0
-        stored = set(WebhookMessage.objects.filter(pk__in=list(wanted)).values_list("pk", flat=True))
+            return {}
+        stored = WebhookMessage.objects.in_bulk(list(wanted))
         rows = [
             WebhookMessage(
                 id=message["id"],
@@ -113,16 +114,19 @@ def fan_out(*, messages: list[dict]) -> int:
             if message["id"] in wanted and message["id"] not in stored
         ]
         WebhookMessage.objects.bulk_create(rows)
-        count = 0
-        for endpoint in endpoints:
-            ids = [row.id for row in rows if endpoint.pk in wanted[row.id]]
-            if ids:
-                enqueue(DELIVER, endpoint_id=endpoint.pk, message_ids=ids, attempt=1)
-                count += len(ids)
-    return count
+    by_id = {**stored, **{row.id: row for row in rows}}
+    outcomes = {}
+    for endpoint in endpoints:
+        batch = [by_id[m["id"]] for m in messages if endpoint in wanted.get(m["id"], ())]
+        if batch:
+            results = send(endpoint=endpoint, messages=batch, attempt=1, check_made=bool(stored))
+            outcomes.update(
+                {f"{endpoint.pk} {message_id}": outcome for message_id, outcome in results.items()}
+            )
+    return outcomes
 
 
-# --- 3. Delivery (a job) ------------------------------------------------------------------
+# --- 3. Retries (a job), sending and recording ----------------------------------------------
 
 
 def backoff(attempt: int) -> timedelta:
@@ -130,64 +134,98 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=float(settings.WEBHOOK_RETRY_BASE_SECONDS) * 4 ** (attempt - 1))
 
 
-def deliver(*, endpoint_id: int, message_ids: list[str], attempt: int = 1) -> dict[str, str]:
-    """Job: attempt number `attempt` of each message to one endpoint, in order; what happened to each.
-
-    A message is not sent when the endpoint is gone or disabled, the message was purged, its
-    delivery already succeeded, or this attempt (or a later one, "retry now") was already made.
-    """
+def deliver(*, endpoint_id: int, message_ids: list[str], attempt: int) -> dict[str, str]:
+    """Job: attempt number `attempt` of these messages to one endpoint (retries, "retry now")."""
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return dict.fromkeys(message_ids, "skipped: endpoint gone")
-    messages = WebhookMessage.objects.in_bulk(message_ids)
-    made = set(
-        WebhookDelivery.objects.filter(endpoint=endpoint, message_id__in=message_ids)
-        .filter(Q(status=DeliveryStatus.SUCCEEDED) | Q(attempt__gte=attempt))
-        .values_list("message_id", flat=True)
-    )
-    outcomes = {}
-    for message_id in message_ids:
-        message = messages.get(message_id)
-        if not endpoint.is_active:
-            outcomes[message_id] = "skipped: endpoint disabled"
-        elif message is None:
-            outcomes[message_id] = "skipped: message purged"
-        elif message_id in made:
-            outcomes[message_id] = "skipped: already delivered or attempted"
-        else:
-            result = transport.post(
-                url=endpoint.url,
-                secret=endpoint.secret,
-                message_id=message.pk,
-                body=message.body,
-                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            )
-            outcomes[message_id] = record_attempt(
-                endpoint=endpoint, message=message, attempt=attempt, result=result
-            )
+    stored = WebhookMessage.objects.in_bulk(message_ids)
+    outcomes = {
+        message_id: "skipped: message purged" for message_id in message_ids if message_id not in stored
+    }
+    batch = [stored[message_id] for message_id in message_ids if message_id in stored]
+    outcomes.update(send(endpoint=endpoint, messages=batch, attempt=attempt, check_made=True))
     return outcomes
 
 
-def record_attempt(
-    *, endpoint: WebhookEndpoint, message: WebhookMessage, attempt: int, result: transport.Attempt
-) -> str:
-    """Store the attempt, schedule the next one after a failure, and keep the endpoint's count.
+def _job_budget_seconds() -> float:
+    """How long one job may spend sending before it hands the rest to a new job.
 
-    One transaction, so a recorded failure always has its next attempt queued. Updates
-    `endpoint` in memory (its failure count, and is_active when this failure disabled it).
+    The queue stops a job after Q_CLUSTER["timeout"] seconds (and hands it out again): a batch
+    to a receiver that times out must never get there, or it would be retried forever.
+    """
+    return max(settings.Q_CLUSTER["timeout"] - settings.WEBHOOK_TIMEOUT_SECONDS - 2, 0)
+
+
+def send(
+    *, endpoint: WebhookEndpoint, messages: list[WebhookMessage], attempt: int, check_made: bool
+) -> dict[str, str]:
+    """Attempt `attempt` of each message, in order, then record every attempt in one transaction.
+
+    Skips (without sending) a message whose delivery already succeeded or whose attempt
+    `attempt` (or a later one) was made, when `check_made`; and everything once the endpoint is
+    disabled. What the job's time budget leaves unsent goes to a new job, same attempt.
+    """
+    outcomes: dict[str, str] = {}
+    if not endpoint.is_active:
+        return {m.pk: "skipped: endpoint disabled" for m in messages}
+    if check_made and messages:
+        made = set(
+            WebhookDelivery.objects.filter(endpoint=endpoint, message__in=messages)
+            .filter(Q(status=DeliveryStatus.SUCCEEDED) | Q(attempt__gte=attempt))
+            .values_list("message_id", flat=True)
+        )
+        outcomes = {m.pk: "skipped: already delivered or attempted" for m in messages if m.pk in made}
+        messages = [m for m in messages if m.pk not in made]
+    started = time.monotonic()
+    attempts: list[tuple[WebhookMessage, transport.Attempt]] = []
+    deferred: list[str] = []
+    failures_in_a_row = endpoint.consecutive_failures
+    for message in messages:
+        if failures_in_a_row >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
+            outcomes[message.pk] = "skipped: endpoint disabled"
+            continue
+        if attempts and time.monotonic() - started > _job_budget_seconds():
+            deferred.append(message.pk)
+            continue
+        result = transport.post(
+            url=endpoint.url,
+            secret=endpoint.secret,
+            message_id=message.pk,
+            body=message.body,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+        )
+        attempts.append((message, result))
+        failures_in_a_row = 0 if result.ok else failures_in_a_row + 1
+    outcomes.update(record_attempts(endpoint=endpoint, attempt=attempt, attempts=attempts, deferred=deferred))
+    return outcomes
+
+
+def record_attempts(
+    *,
+    endpoint: WebhookEndpoint,
+    attempt: int,
+    attempts: list[tuple[WebhookMessage, transport.Attempt]],
+    deferred: list[str] = (),
+) -> dict[str, str]:
+    """Store the attempts, queue the next attempt of the failed ones, keep the endpoint's count.
+
+    One transaction, so a recorded failure always has its next attempt queued. Failed messages
+    of one attempt number share their retry job (same backoff).
     """
     now = timezone.now()
-    next_attempt_at = None
-    if result.ok:
-        status = DeliveryStatus.SUCCEEDED
-    elif attempt < settings.WEBHOOK_MAX_ATTEMPTS:
-        status = DeliveryStatus.RETRYING
-        next_attempt_at = now + backoff(attempt)
-    else:
-        status = DeliveryStatus.FAILED
-    try:
-        with transaction.atomic():
-            WebhookDelivery.objects.create(
+    last = attempt >= settings.WEBHOOK_MAX_ATTEMPTS
+    next_attempt_at = None if last else now + backoff(attempt)
+    rows, failed, outcomes = [], [], {}
+    for message, result in attempts:
+        if result.ok:
+            status = DeliveryStatus.SUCCEEDED
+        else:
+            status = DeliveryStatus.FAILED if last else DeliveryStatus.RETRYING
+            failed.append(message.pk)
+        outcomes[message.pk] = status
+        rows.append(
+            WebhookDelivery(
                 endpoint=endpoint,
                 message=message,
                 attempt=attempt,
@@ -195,51 +233,63 @@ def record_attempt(
                 status_code=result.status_code,
                 duration_ms=result.duration_ms,
                 error=result.error[:500],
-                next_attempt_at=next_attempt_at,
+                next_attempt_at=None if result.ok else next_attempt_at,
             )
-            if next_attempt_at is not None:
-                enqueue(
-                    DELIVER,
-                    endpoint_id=endpoint.pk,
-                    message_ids=[message.pk],
-                    attempt=attempt + 1,
-                    not_before=next_attempt_at,
-                )
-            if result.ok:
-                if endpoint.consecutive_failures:
-                    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
-                    endpoint.consecutive_failures = 0
-            elif _count_failure(endpoint):
-                endpoint.is_active = False
-    except IntegrityError:  # a duplicate run of this job recorded this attempt first
-        return "skipped: attempt recorded by another run"
-    if not result.ok:
-        logger.warning(
-            "webhook %s to endpoint %s: attempt %s %s (%s)%s",
-            message.pk,
-            endpoint.pk,
-            attempt,
-            "failed" if status == DeliveryStatus.FAILED else "failed, will retry",
-            result.error or f"HTTP {result.status_code}",
-            f", next at {next_attempt_at.isoformat()}" if next_attempt_at else "",
         )
-    return status
+    with transaction.atomic():
+        # A duplicate run of this job (its worker presumed dead) may have recorded some first.
+        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        if failed and not last:
+            enqueue(
+                DELIVER,
+                endpoint_id=endpoint.pk,
+                message_ids=failed,
+                attempt=attempt + 1,
+                not_before=next_attempt_at,
+            )
+        if deferred:
+            enqueue(DELIVER, endpoint_id=endpoint.pk, message_ids=list(deferred), attempt=attempt)
+            outcomes.update(dict.fromkeys(deferred, "deferred: sent by a new job"))
+        if attempts:
+            _keep_failure_count(endpoint, [result.ok for _, result in attempts])
+    for message, result in attempts:
+        if not result.ok:
+            logger.warning(
+                "webhook %s to endpoint %s: attempt %s %s (%s)%s",
+                message.pk,
+                endpoint.pk,
+                attempt,
+                "failed" if last else "failed, will retry",
+                result.error or f"HTTP {result.status_code}",
+                f", next at {next_attempt_at.isoformat()}" if next_attempt_at else "",
+            )
+    return outcomes
 
 
-def _count_failure(endpoint: WebhookEndpoint) -> bool:
-    """One more failure in a row; disables the endpoint at the limit. True when it did."""
+def _keep_failure_count(endpoint: WebhookEndpoint, oks: list[bool]) -> None:
+    """Count failures in a row (a success resets it); disable the endpoint at the limit.
+
+    Requires a transaction; `oks` are the attempts just made, in order.
+    """
+    trailing = len(oks) - 1 - max((i for i, ok in enumerate(oks) if ok), default=-1)
+    if trailing == len(oks):
+        if not trailing:
+            return
+        count = F("consecutive_failures") + trailing
+    elif trailing == 0 and not endpoint.consecutive_failures:
+        return  # the usual case: it stays at 0, no write
+    else:
+        count = Value(trailing)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=count)
     limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=F("consecutive_failures") + 1)
     disabled = WebhookEndpoint.objects.filter(
         pk=endpoint.pk, is_active=True, consecutive_failures__gte=limit
     ).update(
-        is_active=False,
-        disabled_reason=f"{limit} consecutive failed attempts",
-        updated_at=timezone.now(),
+        is_active=False, disabled_reason=f"{limit} consecutive failed attempts", updated_at=timezone.now()
     )
+    endpoint.refresh_from_db(fields=["consecutive_failures", "is_active"])
     if disabled:
         logger.warning("webhook endpoint %s disabled after %s consecutive failures", endpoint.pk, limit)
-    return bool(disabled)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,22 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from django_q.models import OrmQ
 from standardwebhooks.webhooks import Webhook
 
 from engagement.testing import WebhookReceiver, queued_jobs, run_queued_jobs
 from progression.services import check_in
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookMessage
-from webhooks.services import DELIVER, FAN_OUT, create_endpoint, deliver, enable_endpoint, publish, retry_now
+from webhooks.services import (
+    DELIVER,
+    FAN_OUT,
+    create_endpoint,
+    deliver,
+    enable_endpoint,
+    fan_out,
+    publish,
+    retry_now,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +35,16 @@ def _insecure(settings):
     settings.WEBHOOK_RETRY_BASE_SECONDS = 30
 
 
-def queue_messages(count: int = 1) -> list[str]:
-    """`count` stored messages (fanned out), their delivery job queued; their ids."""
-    for n in range(count):
-        publish(type="state.adjusted", key=f"test-{n}", data={"user_id": None, "event_id": n})
-    run_queued_jobs(FAN_OUT)
-    return list(WebhookMessage.objects.order_by("id").values_list("id", flat=True))
+def first_attempts(count: int = 1) -> list[str]:
+    """`count` messages published in one change and fanned out (their first attempts made); their ids."""
+    messages = [
+        publish(type="state.adjusted", key=f"test-{n:02}", data={"user_id": None, "event_id": n})
+        for n in range(count)
+    ]
+    queued_jobs(FAN_OUT)[0]["row"].delete()  # run below as one job, as a change's messages are
+    fan_out(messages=messages)
+    OrmQ.objects.filter(pk__in=[job["row"].pk for job in queued_jobs(FAN_OUT)]).delete()
+    return [message["id"] for message in messages]
 
 
 def test_deliver_when_receiver_answers_200_then_signed_body_and_one_succeeded_record(user, catalog):
@@ -38,9 +52,9 @@ def test_deliver_when_receiver_answers_200_then_signed_body_and_one_succeeded_re
         endpoint = create_endpoint(url=receiver.url)
         receiver.secret = endpoint.secret
         check_in(user=user, today=DAY)
-        run_queued_jobs(FAN_OUT)
-        (outcomes,) = run_queued_jobs(DELIVER)
+        (outcomes,) = run_queued_jobs(FAN_OUT)
     assert list(outcomes.values()) == ["succeeded", "succeeded"]
+    assert not queued_jobs()
     first = receiver.received[0]
     assert first.verified
     # Any Standard Webhooks library verifies it with the secret alone.
@@ -65,8 +79,7 @@ def test_deliver_when_receiver_answers_200_then_signed_body_and_one_succeeded_re
 def test_deliver_when_receiver_fails_then_retrying_and_next_attempt_queued_after_backoff():
     with WebhookReceiver(respond=lambda webhook_id, attempt: 500) as receiver:
         create_endpoint(url=receiver.url)
-        (message_id,) = queue_messages()
-        run_queued_jobs(DELIVER)
+        (message_id,) = first_attempts()
     record = WebhookDelivery.objects.get()
     assert (record.attempt, record.status, record.status_code) == (1, DeliveryStatus.RETRYING, 500)
     assert record.next_attempt_at - record.created_at == pytest.approx(
@@ -88,18 +101,17 @@ def test_deliver_when_last_attempt_fails_then_failed_and_nothing_more_queued(set
     settings.WEBHOOK_MAX_ATTEMPTS = 6
     with WebhookReceiver(respond=lambda webhook_id, attempt: 502) as receiver:
         endpoint = create_endpoint(url=receiver.url)
-        (message_id,) = queue_messages()
+        (message_id,) = first_attempts()
         assert deliver(endpoint_id=endpoint.pk, message_ids=[message_id], attempt=6) == {message_id: "failed"}
-    record = WebhookDelivery.objects.get()
+    record = WebhookDelivery.objects.get(attempt=6)
     assert (record.status, record.next_attempt_at) == (DeliveryStatus.FAILED, None)
-    assert queued_jobs(DELIVER)[-1]["kwargs"]["attempt"] == 1  # only the original job, never run
+    assert [job["kwargs"]["attempt"] for job in queued_jobs(DELIVER)] == [2]  # attempt 1's retry only
 
 
 def test_deliver_when_attempt_already_made_or_delivered_then_nothing_is_sent_again():
     with WebhookReceiver() as receiver:
         endpoint = create_endpoint(url=receiver.url)
-        (message_id,) = queue_messages()
-        run_queued_jobs(DELIVER)
+        (message_id,) = first_attempts()
         again = deliver(endpoint_id=endpoint.pk, message_ids=[message_id], attempt=1)
         later = deliver(endpoint_id=endpoint.pk, message_ids=[message_id], attempt=2)
     assert len(receiver.received) == 1
@@ -111,9 +123,8 @@ def test_deliver_when_receiver_is_too_slow_then_timeout_recorded(settings):
     release = threading.Event()
     with WebhookReceiver(respond=lambda webhook_id, attempt: release.wait(5) and 200) as receiver:
         create_endpoint(url=receiver.url)
-        queue_messages()
         started = time.monotonic()
-        run_queued_jobs(DELIVER)
+        first_attempts()
         elapsed = time.monotonic() - started
         release.set()
     record = WebhookDelivery.objects.get()
@@ -123,10 +134,10 @@ def test_deliver_when_receiver_is_too_slow_then_timeout_recorded(settings):
 
 
 def test_deliver_when_nothing_listens_then_connection_error_recorded():
-    endpoint = create_endpoint(url="http://127.0.0.1:9/hooks")  # discard port: refused
-    (message_id,) = queue_messages()
-    assert deliver(endpoint_id=endpoint.pk, message_ids=[message_id]) == {message_id: "retrying"}
+    create_endpoint(url="http://127.0.0.1:9/hooks")  # discard port: refused
+    first_attempts()
     record = WebhookDelivery.objects.get()
+    assert record.status == DeliveryStatus.RETRYING
     assert record.status_code is None and "Connect" in record.error
 
 
@@ -134,23 +145,24 @@ def test_endpoint_when_fifty_consecutive_failures_then_disabled_and_skipped(sett
     settings.WEBHOOK_MAX_ATTEMPTS = 1
     with WebhookReceiver(respond=lambda webhook_id, attempt: 500) as receiver:
         endpoint = create_endpoint(url=receiver.url)
-        ids = queue_messages(52)
-        outcomes = [outcome for job in run_queued_jobs(DELIVER) for outcome in job.values()]
-    assert outcomes == ["failed"] * 50 + ["skipped: endpoint disabled"] * 2
+        first_attempts(52)
+        publish(type="state.adjusted", key="after", data={"user_id": None, "event_id": 99})
+        later = run_queued_jobs(FAN_OUT)
+    statuses = list(WebhookDelivery.objects.order_by("message_id").values_list("status", flat=True))
+    assert statuses == [DeliveryStatus.FAILED] * 50  # the 51st and 52nd were not sent
     assert len(receiver.received) == 50
     endpoint.refresh_from_db()
     assert not endpoint.is_active
     assert endpoint.consecutive_failures == 50
     assert "50 consecutive" in endpoint.disabled_reason
-    assert len(ids) == 52
+    assert later == [{}]  # a disabled endpoint gets nothing more
 
 
 def test_endpoint_when_a_delivery_succeeds_then_failure_count_resets():
     answers = iter([500, 500, 200])
     with WebhookReceiver(respond=lambda webhook_id, attempt: next(answers)) as receiver:
         endpoint = create_endpoint(url=receiver.url)
-        queue_messages(3)
-        run_queued_jobs(DELIVER)
+        first_attempts(3)
     endpoint.refresh_from_db()
     assert endpoint.consecutive_failures == 0 and endpoint.is_active
 
@@ -159,8 +171,7 @@ def test_retry_now_when_failed_then_next_attempt_queued_at_once_and_delivered():
     status = {"code": 500}
     with WebhookReceiver(respond=lambda webhook_id, attempt: status["code"]) as receiver:
         endpoint = create_endpoint(url=receiver.url)
-        (message_id,) = queue_messages()
-        run_queued_jobs(DELIVER)
+        (message_id,) = first_attempts()
         status["code"] = 200
         result = retry_now(deliveries=WebhookDelivery.objects.all())
         assert (result.enqueued, result.already_delivered, result.endpoint_disabled) == (1, 0, 0)
@@ -178,8 +189,7 @@ def test_retry_now_when_failed_then_next_attempt_queued_at_once_and_delivered():
 def test_retry_now_when_endpoint_disabled_then_not_queued_until_enabled():
     with WebhookReceiver(respond=lambda webhook_id, attempt: 500) as receiver:
         endpoint = create_endpoint(url=receiver.url)
-        queue_messages()
-        run_queued_jobs(DELIVER)
+        first_attempts()
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
     before = len(queued_jobs(DELIVER))
     assert retry_now(deliveries=WebhookDelivery.objects.all()).endpoint_disabled == 1
@@ -195,8 +205,7 @@ def test_purge_deliveries_when_older_than_thirty_days_then_messages_and_attempts
 
     with WebhookReceiver() as receiver:
         create_endpoint(url=receiver.url)
-        old, recent = queue_messages(2)
-        run_queued_jobs(DELIVER)
+        old, recent = first_attempts(2)
     now = timezone.now()
     WebhookMessage.objects.filter(pk=old).update(created_at=now - timedelta(days=31))
     WebhookDelivery.objects.filter(message_id=old).update(created_at=now - timedelta(days=31))

@@ -12,23 +12,17 @@ import pytest
 from django.db import transaction
 from django_q.models import OrmQ
 
-from engagement.testing import queued_jobs, run_queued_jobs
+from engagement.testing import WebhookReceiver, queued_jobs, run_queued_jobs
 from inventory.services import use_tool
 from inventory.tests.helpers import API, error_code, grant_loyalty, stock
 from progression.models import EventKind, StateEvent
 from progression.services import check_in
 from webhooks.models import WebhookMessage
-from webhooks.services import DELIVER, FAN_OUT, create_endpoint, disable_endpoint, fan_out, publish
+from webhooks.services import FAN_OUT, create_endpoint, disable_endpoint, fan_out, publish
 
 pytestmark = pytest.mark.django_db
 
 DAY = date(2026, 3, 2)
-
-
-@pytest.fixture
-def endpoint(settings):
-    settings.WEBHOOK_ALLOW_INSECURE = True
-    return create_endpoint(url="http://127.0.0.1:9/hooks")
 
 
 def fan_out_messages() -> list[list[dict]]:
@@ -103,35 +97,42 @@ def test_publish_when_committed_then_one_message_with_an_id_from_type_and_key():
 
 def test_fan_out_when_endpoints_filter_types_then_each_gets_what_it_wants(user, catalog, settings):
     settings.WEBHOOK_ALLOW_INSECURE = True
-    every = create_endpoint(url="http://127.0.0.1:9/all")
-    checkins_only = create_endpoint(url="http://127.0.0.1:9/checkins", event_types=["check_in.created"])
-    disable_endpoint(endpoint=create_endpoint(url="http://127.0.0.1:9/off"))
-    check_in(user=user, today=DAY)
-    (count,) = run_queued_jobs(FAN_OUT)
-    assert count == 3
-    deliveries = {job["kwargs"]["endpoint_id"]: job["kwargs"]["message_ids"] for job in queued_jobs(DELIVER)}
+    with WebhookReceiver() as receiver:
+        every = create_endpoint(url=f"{receiver.url}/all")
+        checkins_only = create_endpoint(url=f"{receiver.url}/checkins", event_types=["check_in.created"])
+        disable_endpoint(endpoint=create_endpoint(url=f"{receiver.url}/off"))
+        check_in(user=user, today=DAY)
+        (outcomes,) = run_queued_jobs(FAN_OUT)
     event = StateEvent.objects.get(user=user, kind=EventKind.CHECK_IN)
-    assert deliveries == {
-        every.pk: [f"msg_{event.pk}_check_in.created", f"msg_{event.pk}_streak.extended"],
-        checkins_only.pk: [f"msg_{event.pk}_check_in.created"],
+    created, extended = f"msg_{event.pk}_check_in.created", f"msg_{event.pk}_streak.extended"
+    assert outcomes == {
+        f"{every.pk} {created}": "succeeded",
+        f"{every.pk} {extended}": "succeeded",
+        f"{checkins_only.pk} {created}": "succeeded",
     }
-    stored = WebhookMessage.objects.get(pk=f"msg_{event.pk}_check_in.created")
+    assert len(receiver.received) == 3
+    stored = WebhookMessage.objects.get(pk=created)
     assert stored.user_id == user.pk and stored.event_id == event.pk and stored.type == "check_in.created"
     assert stored.body.startswith('{"type":"check_in.created","timestamp":')
 
 
-def test_fan_out_when_run_twice_then_messages_and_deliveries_are_not_doubled(user, catalog, endpoint):
-    check_in(user=user, today=DAY)
-    (job,) = queued_jobs(FAN_OUT)
-    assert fan_out(**job["kwargs"]) == 2
-    assert fan_out(**job["kwargs"]) == 0  # the job handed out again after a crash
+def test_fan_out_when_run_twice_then_nothing_is_stored_or_sent_twice(user, catalog, settings):
+    settings.WEBHOOK_ALLOW_INSECURE = True
+    with WebhookReceiver() as receiver:
+        create_endpoint(url=receiver.url)
+        check_in(user=user, today=DAY)
+        (job,) = queued_jobs(FAN_OUT)
+        first = fan_out(**job["kwargs"])
+        again = fan_out(**job["kwargs"])  # the job handed out again after a crash
+    assert set(first.values()) == {"succeeded"}
+    assert set(again.values()) == {"skipped: already delivered or attempted"}
     assert WebhookMessage.objects.count() == 2
-    assert len(queued_jobs(DELIVER)) == 1
+    assert len(receiver.received) == 2
 
 
 def test_fan_out_when_no_endpoint_wants_it_then_nothing_is_stored(user, catalog):
     check_in(user=user, today=DAY)
-    assert run_queued_jobs(FAN_OUT) == [0]
+    assert run_queued_jobs(FAN_OUT) == [{}]
     assert not WebhookMessage.objects.exists()
     assert not OrmQ.objects.exists()
 

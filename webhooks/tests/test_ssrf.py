@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from engagement.testing import WebhookReceiver
 from webhooks import transport
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookMessage
-from webhooks.services import create_endpoint, deliver, fan_out, publish
+from webhooks.services import create_endpoint, fan_out, publish
 
 REFUSED_HOSTS = [
     "127.0.0.1",
@@ -110,9 +110,8 @@ def test_delivery_when_dns_rebinds_to_loopback_then_refused_before_connecting(se
         endpoint = create_endpoint(url=f"https://hooks.example.com:{port}/hooks")
         public_dns["hooks.example.com"] = ["127.0.0.1"]  # rebinding
         message = publish(type="state.adjusted", key="rebind", data={"user_id": None, "event_id": 1})
-        fan_out(messages=[message])
-        outcome = deliver(endpoint_id=endpoint.pk, message_ids=[message["id"]])
-    assert outcome == {message["id"]: "retrying"}
+        outcome = fan_out(messages=[message])
+    assert outcome == {f"{endpoint.pk} {message['id']}": "retrying"}
     assert receiver.received == []  # never connected
     record = WebhookDelivery.objects.get()
     assert record.status == DeliveryStatus.RETRYING
@@ -126,8 +125,7 @@ def test_delivery_when_insecure_allowed_then_loopback_receiver_gets_it(settings)
     with WebhookReceiver() as receiver:
         endpoint = create_endpoint(url=receiver.url)
         message = publish(type="state.adjusted", key="local", data={"user_id": None, "event_id": 1})
-        fan_out(messages=[message])
-        assert deliver(endpoint_id=endpoint.pk, message_ids=[message["id"]]) == {message["id"]: "succeeded"}
+        assert fan_out(messages=[message]) == {f"{endpoint.pk} {message['id']}": "succeeded"}
     assert len(receiver.received) == 1
 
 
@@ -135,10 +133,9 @@ def test_delivery_when_insecure_allowed_then_loopback_receiver_gets_it(settings)
 def test_delivery_when_endpoint_became_http_and_insecure_was_turned_off_then_refused(settings):
     settings.WEBHOOK_ALLOW_INSECURE = True
     with WebhookReceiver() as receiver:
-        endpoint = create_endpoint(url=receiver.url)
+        create_endpoint(url=receiver.url)
         message = publish(type="state.adjusted", key="off", data={"user_id": None, "event_id": 1})
-        fan_out(messages=[message])
         settings.WEBHOOK_ALLOW_INSECURE = False
-        deliver(endpoint_id=endpoint.pk, message_ids=[message["id"]])
+        fan_out(messages=[message])
     assert receiver.received == []
     assert "https" in WebhookDelivery.objects.get().error

@@ -72,20 +72,22 @@ def main(argv: list[str] | None = None) -> int:
 
         from engagement.testing import WebhookReceiver
         from webhooks import messages as wire
-        from webhooks.models import DeliveryStatus, WebhookDelivery
+        from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
         from webhooks.services import create_endpoint, publish
 
         call_command("migrate", interactive=False, verbosity=0)
+        WebhookEndpoint.objects.update(is_active=False)  # a kept database: only this run's endpoint
         with WebhookReceiver() as receiver:
             endpoint = create_endpoint(url=receiver.url)
             receiver.secret = endpoint.secret
             now = timezone.now()
+            run = f"bench-{int(time.time())}"
             for start in range(0, args.messages, args.per_change):
                 with transaction.atomic():
                     for n in range(start, min(start + args.per_change, args.messages)):
                         publish(
                             type=wire.STATE_ADJUSTED,
-                            key=f"bench-{n}",
+                            key=f"{run}-{n}",
                             moment=now,
                             data={"user_id": None, "event_id": n, "deltas": {"loyalty": 1}, "note": "bench"},
                         )
@@ -110,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                 deadline = started + 600
                 while delivered < args.messages and time.monotonic() < deadline:
                     time.sleep(0.25)
-                    delivered = WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count()
+                    delivered = WebhookDelivery.objects.filter(
+                        endpoint=endpoint, status=DeliveryStatus.SUCCEEDED
+                    ).count()
                     cpu = tree_cpu_seconds([w.pid for w in workers])
                 elapsed = time.monotonic() - started
                 connection.close()

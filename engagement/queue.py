@@ -76,15 +76,26 @@ def use_plain_connections() -> None:
     """Make this process open its own database connections, without the psycopg pool.
 
     django-q2 forks its worker processes: a pool (its threads and open sockets) must not cross
-    a fork, so the worker keeps one persistent connection per process instead (checked before
-    use). Call before the process touches the database.
+    a fork, so each worker process keeps one persistent connection of its own instead. It is
+    not checked before every job (django-q2 closes connections around each job, and a check
+    is a round trip per job): a job that meets a dead connection fails, and is handed out
+    again. Call before the process touches the database.
+
+    On PostgreSQL the worker's sessions also commit without waiting for the WAL flush
+    (synchronous_commit off): a database crash can lose the last few hundred milliseconds of
+    the worker's commits, but only as a suffix of the log, so what it loses (attempts recorded,
+    retries queued, jobs acknowledged) is redone, never skipped: a job whose acknowledgement
+    is lost runs again. The changes and their outbox rows (the API's sessions) stay synchronous.
     """
     for alias in connections:
         conn = connections[alias]
-        if conn.settings_dict.get("OPTIONS", {}).pop("pool", None) is not None:
+        options = conn.settings_dict.setdefault("OPTIONS", {})
+        if options.pop("pool", None) is not None:
             conn.close_pool()
             conn.settings_dict["CONN_MAX_AGE"] = 300
-            conn.settings_dict["CONN_HEALTH_CHECKS"] = True
+            conn.settings_dict["CONN_HEALTH_CHECKS"] = False
+        if conn.vendor == "postgresql":
+            options["options"] = f"{options.get('options', '')} -c synchronous_commit=off".strip()
         conn.close()
 
 

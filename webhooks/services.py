@@ -5,11 +5,11 @@ The path of a message:
      the change's ledger events into messages (webhooks.messages) and enqueues ONE job,
      fan_out(messages=...), whose queue row carries them: the outbox row, one INSERT, committed
      or rolled back with the change;
-  2. a worker runs fan_out(): it stores (commits) each message some active endpoint wants
-     (WebhookMessage, the exact body every attempt sends), then makes the first attempt to
-     each endpoint: signs and POSTs each message in turn;
-  3. the attempts are recorded together (WebhookDelivery, one transaction) with, for the
-     failed ones, a deliver() job for their next attempt WEBHOOK_RETRY_BASE_SECONDS x 4^(n-1)
+  2. a worker runs fan_out(): for each active endpoint, it signs and POSTs in turn each
+     message the endpoint wants (the first attempt);
+  3. the attempts are recorded together, in one transaction with the messages themselves
+     (WebhookMessage, the exact body every attempt sends) and WebhookDelivery rows, and, for
+     the failed ones, a deliver() job for their next attempt WEBHOOK_RETRY_BASE_SECONDS x 4^(n-1)
      later, until WEBHOOK_MAX_ATTEMPTS, after which the delivery is `failed`. An endpoint
      failing WEBHOOK_DISABLE_AFTER_FAILURES times in a row is disabled (and gets nothing more).
 A change costs its request one INSERT and, when it goes well, the worker one job.
@@ -89,37 +89,40 @@ def body_of(message: dict) -> str:
 
 
 def fan_out(*, messages: list[dict]) -> dict[str, str]:
-    """Job: store the messages active endpoints want, then make the first attempt to each endpoint.
+    """Job: make the first attempt of each message to each active endpoint that wants it.
 
     Returns what happened to each (endpoint, message) as "<endpoint id> <message id>" -> outcome.
-    The messages are committed before anything is sent. A fan-out run again (its worker died
-    before the queue heard of it) finds them stored and sends only what has no attempt yet.
+    The messages are stored (WebhookMessage) in the transaction that records the first
+    endpoint's attempts. A fan-out run again (its worker died before the queue heard of it)
+    finds what that transaction stored and sends only what has no attempt yet; had it not
+    committed, everything is sent again (at-least-once, same webhook-ids).
     """
-    with transaction.atomic():
-        endpoints = list(WebhookEndpoint.objects.filter(is_active=True).order_by("pk"))
-        wanted = {m["id"]: [e for e in endpoints if e.wants(m["type"])] for m in messages}
-        wanted = {message_id: targets for message_id, targets in wanted.items() if targets}
-        if not wanted:
-            return {}
-        stored = WebhookMessage.objects.in_bulk(list(wanted))
-        rows = [
-            WebhookMessage(
-                id=message["id"],
-                type=message["type"],
-                user_id=message["data"].get("user_id"),
-                event_id=message["data"].get("event_id"),
-                body=body_of(message),
-            )
-            for message in messages
-            if message["id"] in wanted and message["id"] not in stored
-        ]
-        WebhookMessage.objects.bulk_create(rows)
-    by_id = {**stored, **{row.id: row for row in rows}}
+    endpoints = list(WebhookEndpoint.objects.filter(is_active=True).order_by("pk"))
+    wanted = {m["id"]: [e for e in endpoints if e.wants(m["type"])] for m in messages}
+    wanted = {message_id: targets for message_id, targets in wanted.items() if targets}
+    if not wanted:
+        return {}
+    stored = WebhookMessage.objects.in_bulk(list(wanted))
+    new_rows = [
+        WebhookMessage(
+            id=message["id"],
+            type=message["type"],
+            user_id=message["data"].get("user_id"),
+            event_id=message["data"].get("event_id"),
+            body=body_of(message),
+        )
+        for message in messages
+        if message["id"] in wanted and message["id"] not in stored
+    ]
+    by_id = {**stored, **{row.id: row for row in new_rows}}
     outcomes = {}
     for endpoint in endpoints:
         batch = [by_id[m["id"]] for m in messages if endpoint in wanted.get(m["id"], ())]
         if batch:
-            results = send(endpoint=endpoint, messages=batch, attempt=1, check_made=bool(stored))
+            results = send(
+                endpoint=endpoint, messages=batch, attempt=1, check_made=bool(stored), new_messages=new_rows
+            )
+            new_rows = []  # stored with this endpoint's attempts
             outcomes.update(
                 {f"{endpoint.pk} {message_id}": outcome for message_id, outcome in results.items()}
             )
@@ -158,7 +161,12 @@ def _job_budget_seconds() -> float:
 
 
 def send(
-    *, endpoint: WebhookEndpoint, messages: list[WebhookMessage], attempt: int, check_made: bool
+    *,
+    endpoint: WebhookEndpoint,
+    messages: list[WebhookMessage],
+    attempt: int,
+    check_made: bool,
+    new_messages: list[WebhookMessage] = (),
 ) -> dict[str, str]:
     """Attempt `attempt` of each message, in order, then record every attempt in one transaction.
 
@@ -168,6 +176,7 @@ def send(
     """
     outcomes: dict[str, str] = {}
     if not endpoint.is_active:
+        record_attempts(endpoint=endpoint, attempt=attempt, attempts=[], new_messages=new_messages)
         return {m.pk: "skipped: endpoint disabled" for m in messages}
     if check_made and messages:
         made = set(
@@ -197,7 +206,15 @@ def send(
         )
         attempts.append((message, result))
         failures_in_a_row = 0 if result.ok else failures_in_a_row + 1
-    outcomes.update(record_attempts(endpoint=endpoint, attempt=attempt, attempts=attempts, deferred=deferred))
+    outcomes.update(
+        record_attempts(
+            endpoint=endpoint,
+            attempt=attempt,
+            attempts=attempts,
+            deferred=deferred,
+            new_messages=new_messages,
+        )
+    )
     return outcomes
 
 
@@ -207,11 +224,13 @@ def record_attempts(
     attempt: int,
     attempts: list[tuple[WebhookMessage, transport.Attempt]],
     deferred: list[str] = (),
+    new_messages: list[WebhookMessage] = (),
 ) -> dict[str, str]:
     """Store the attempts, queue the next attempt of the failed ones, keep the endpoint's count.
 
-    One transaction, so a recorded failure always has its next attempt queued. Failed messages
-    of one attempt number share their retry job (same backoff).
+    One transaction (with the messages not stored yet, `new_messages`), so a recorded failure
+    always has its next attempt queued. Failed messages of one attempt number share their
+    retry job (same backoff).
     """
     now = timezone.now()
     last = attempt >= settings.WEBHOOK_MAX_ATTEMPTS
@@ -236,8 +255,11 @@ def record_attempts(
                 next_attempt_at=None if result.ok else next_attempt_at,
             )
         )
+    if not (rows or deferred or new_messages):
+        return outcomes
     with transaction.atomic():
         # A duplicate run of this job (its worker presumed dead) may have recorded some first.
+        WebhookMessage.objects.bulk_create(new_messages, ignore_conflicts=True)
         WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
         if failed and not last:
             enqueue(

@@ -27,6 +27,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -38,8 +39,10 @@ from engagement.queue import enqueue
 from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult
 from progression.models import UserState
 from webhooks import messages as wire
-from webhooks import transport
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookMessage
+
+if TYPE_CHECKING:
+    from webhooks.transport import Attempt
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +189,10 @@ def send(
         )
         outcomes = {m.pk: "skipped: already delivered or attempted" for m in messages if m.pk in made}
         messages = [m for m in messages if m.pk not in made]
+    from webhooks import transport  # the HTTP client: loaded by the worker, not by every web process
+
     started = time.monotonic()
-    attempts: list[tuple[WebhookMessage, transport.Attempt]] = []
+    attempts: list[tuple[WebhookMessage, Attempt]] = []
     deferred: list[str] = []
     failures_in_a_row = endpoint.consecutive_failures
     for message in messages:
@@ -222,7 +227,7 @@ def record_attempts(
     *,
     endpoint: WebhookEndpoint,
     attempt: int,
-    attempts: list[tuple[WebhookMessage, transport.Attempt]],
+    attempts: list[tuple[WebhookMessage, Attempt]],
     deferred: list[str] = (),
     new_messages: list[WebhookMessage] = (),
 ) -> dict[str, str]:
@@ -354,6 +359,8 @@ def new_secret() -> str:
 
 def validate_endpoint(*, url: str, event_types: list[str]) -> None:
     """ValidationError (by field) for a URL the SSRF guard refuses or an unknown type."""
+    from webhooks import transport
+
     errors = {}
     try:
         transport.check_url(url)

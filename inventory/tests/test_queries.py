@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db
 # use 9  = auth user, savepoint, state lock, item, item update (or delete), state, event,
 #          reward unlock check, savepoint release.
 # (The savepoints stand in for BEGIN/COMMIT inside the test transaction.)
-BUY_BUDGET = 10
-USE_BUDGET = 9
+BUY_BUDGET = 11  # the outbox INSERT included
+USE_BUDGET = 10  # the outbox INSERT included
 
 
 @pytest.fixture

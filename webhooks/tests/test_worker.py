@@ -288,9 +288,11 @@ def test_worker_when_sigkilled_mid_delivery_then_a_restarted_worker_delivers_the
     settings.WEBHOOK_ALLOW_INSECURE = True
     first_request = threading.Event()
     release = threading.Event()
+    held_ids = []
 
     def respond(webhook_id, attempt):
-        if attempt == 1 and not first_request.is_set():
+        if not first_request.is_set():
+            held_ids.append(webhook_id)
             first_request.set()
             release.wait(30)  # hold the first delivery until its worker is dead
         return 200
@@ -310,7 +312,7 @@ def test_worker_when_sigkilled_mid_delivery_then_a_restarted_worker_delivers_the
             assert first_request.wait(30), worker.log()
             worker.kill()  # SIGKILL the whole worker mid-delivery
         release.set()
-        held = receiver.received[0].webhook_id
+        (held,) = held_ids
         assert not WebhookDelivery.objects.filter(message_id=held).exists()  # the attempt never finished
         with running_workers(tmp_path / "second", **worker_env):
             receiver.wait_for_ids(expected, timeout=90)

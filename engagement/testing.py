@@ -176,7 +176,7 @@ def worker_environment(**overrides: str) -> dict[str, str]:
             "WEBHOOK_RETRY_BASE_SECONDS": "0.05",
             "WORKER_PROCESSES": "2",
             "WORKER_POLL_SECONDS": "0.05",
-            "WORKER_RETRY_SECONDS": "6",
+            "WORKER_RETRY_SECONDS": "30",
             **overrides,
         }
     )

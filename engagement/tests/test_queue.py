@@ -80,3 +80,46 @@ def test_purge_failed_jobs_when_older_than_retention_then_deleted():
         )
     assert purge_failed_jobs(now=now) == 1
     assert list(Task.objects.values_list("name", flat=True)) == ["recent"]
+
+
+@pytest.mark.postgres
+def test_worker_connections_when_prepared_then_no_pool_and_asynchronous_commit():
+    """What run_worker does to its process before forking (checked in a process of its own)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    from engagement.tests.test_robustness_multiprocess import current_database_url
+
+    script = (
+        "import json, django; django.setup()\n"
+        "from django.db import connection\n"
+        "from engagement.queue import use_plain_connections\n"
+        "use_plain_connections()\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('SHOW synchronous_commit')\n"
+        "    commit = cursor.fetchone()[0]\n"
+        "print(json.dumps({'pool': connection.pool is not None, 'commit': commit,\n"
+        "    'max_age': connection.settings_dict['CONN_MAX_AGE']}))\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")},
+        "DATABASE_URL": current_database_url(),
+        "DJANGO_SETTINGS_MODULE": "engagement.settings",
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result == {"pool": False, "commit": "off", "max_age": 300}

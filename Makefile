@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 LOCK_ARGS ?=
 
-.PHONY: install lock run test lint format bench bench-scale clean
+.PHONY: install lock run worker test lint format bench bench-scale bench-webhooks clean
 
 # The venv installs the dev lock (the runtime lock plus the tools), every file checked against
 # its hash; it is redone whenever a lock changes.
@@ -36,18 +36,28 @@ lock: install
 	$(UV_COMPILE) $(LOCK_ARGS) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 
 # Serves on SQLite (db.sqlite3) unless DATABASE_URL is set (a missing PostgreSQL database is
-# created); DEBUG is on unless DJANGO_DEBUG says otherwise. Without DEBUG the static files are
-# served the production way, from what collectstatic writes to staticfiles/ (WhiteNoise).
+# created); DEBUG is on unless DJANGO_DEBUG says otherwise, and so are webhooks to local
+# receivers (WEBHOOK_ALLOW_INSECURE). The API (runserver) and the job queue's worker run
+# together under scripts/supervise.py: one Ctrl-C stops both. Without DEBUG the static files
+# are served the production way, from what collectstatic writes to staticfiles/ (WhiteNoise).
+DEV_ENV = DJANGO_DEBUG=$${DJANGO_DEBUG:-true} WEBHOOK_ALLOW_INSECURE=$${WEBHOOK_ALLOW_INSECURE:-true}
+
 run: install
 	$(BIN)/python scripts/ensure_database.py
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py seed_catalog
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py seed_catalog
 	@case "$$(echo "$${DJANGO_DEBUG:-true}" | tr A-Z a-z)" in \
 	  true|on|ok|y|yes|1) ;; \
 	  *) echo "$(BIN)/python manage.py collectstatic --noinput"; \
 	     $(BIN)/python manage.py collectstatic --noinput --verbosity 0 ;; \
 	esac
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(DEV_ENV) $(BIN)/python scripts/supervise.py \
+		"web=$(BIN)/python manage.py runserver $(HOST):$(PORT)" \
+		"worker=$(BIN)/python manage.py run_worker"
+
+# The worker alone (webhook deliveries, periodic jobs), with make run's environment.
+worker: install
+	$(DEV_ENV) $(BIN)/python manage.py run_worker
 
 # DATABASE_URL if set, else the local PostgreSQL if it answers, else SQLite (PostgreSQL-only tests skipped).
 test: install
@@ -58,6 +68,10 @@ test: install
 # Benchmark under gunicorn on BENCH_DATABASE_URL, or a throwaway engagement_bench database; see bench/README.md.
 bench: install
 	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Webhook delivery throughput with real worker processes; see bench/webhooks.py.
+bench-webhooks: install
+	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.webhooks $(BENCH_ARGS)
 
 bench-scale: install
 	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.run --scale 100000 --phases A,B $(BENCH_ARGS)

@@ -19,9 +19,9 @@ class BenchDatabase:
     """DATABASE_URL's database when given (created if missing, never dropped); otherwise
     engagement_bench, created fresh for the run and dropped at the end (unless --keep-db)."""
 
-    def __init__(self, url: str | None, *, keep: bool):
+    def __init__(self, url: str | None, *, keep: bool, default: str = DEFAULT_DATABASE):
         self.owned = not url
-        self.url = url or DEFAULT_DATABASE
+        self.url = url or default
         self.keep = keep
         self.conninfo = conninfo_to_dict(self.url)
         self.dbname = self.conninfo["dbname"]

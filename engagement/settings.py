@@ -37,12 +37,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_q",
     "engagement",
     "accounts",
     "progression",
     "inventory",
     "rewards",
     "analytics",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -350,6 +352,8 @@ ENGAGEMENT = {
 # progression.changes.AfterChangeOutcome; later consumers see what earlier ones added.
 ENGAGEMENT_AFTER_CHANGE = [
     "rewards.services.unlock_after_change",  # unlock rewards; auto-claim them (reward_claim events)
+    # Then the outbox: the change's webhook messages as one queued job (it sees every event).
+    "webhooks.services.enqueue_after_change",
     "engagement.metrics.count_after_change",  # Prometheus domain counters, once the change commits
     # The overview's daily rollup: one UPSERT. Keep it last: it must see every event of the
     # change, and the counter rows it updates stay locked until the commit.
@@ -367,6 +371,47 @@ ENGAGEMENT_OVERVIEW_CHARTS = [
     "analytics.overview.tools",
     "analytics.overview.webhook_deliveries",
 ]
+
+# --- Job queue (django-q2, ORM broker) and periodic jobs -------------------------
+# README "Job queue". A job is a row in the database, enqueued in the caller's transaction;
+# `manage.py run_worker` runs them. A job handed to a worker that does not acknowledge it
+# within WORKER_RETRY_SECONDS (it died) is handed out again; a job running longer than half
+# of that is stopped (and so handed out again).
+WORKER_RETRY_SECONDS = env.int("WORKER_RETRY_SECONDS", default=60)
+Q_CLUSTER = {
+    "name": "engagement",
+    "orm": "default",
+    "broker_class": "engagement.queue.Broker",
+    "workers": env.int("WORKER_PROCESSES", default=2),
+    "retry": WORKER_RETRY_SECONDS,
+    "timeout": max(1, WORKER_RETRY_SECONDS // 2),
+    "poll": env.float("WORKER_POLL_SECONDS", default=0.2),
+    "save_limit": -1,  # successful jobs leave no row; failed ones are kept (admin: Failed tasks)
+    "max_attempts": 5,  # a job that keeps raising is given up (and kept as failed) after this
+    "catch_up": False,  # after downtime a periodic job runs once, not once per missed period
+    "label": "Job queue",
+}
+
+# The periodic jobs, read like MIDDLEWARE: run_worker writes them into the queue's schedule on
+# start. `every`: hourly, daily, weekly, or minutes (with "minutes": N).
+ENGAGEMENT_PERIODIC_JOBS = [
+    {
+        "name": "purge expired idempotency keys",
+        "func": "engagement.idempotency.purge_expired",
+        "every": "hourly",
+    },
+    {"name": "purge old webhook deliveries", "func": "webhooks.services.purge_deliveries", "every": "daily"},
+    {"name": "purge old failed jobs", "func": "engagement.queue.purge_failed_jobs", "every": "daily"},
+]
+
+# --- Webhooks (README "Webhooks") -------------------------------------------------
+# true lets endpoints use http and loopback/private addresses: tests and local development only.
+WEBHOOK_ALLOW_INSECURE = env.bool("WEBHOOK_ALLOW_INSECURE", default=False)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_TIMEOUT_SECONDS = 10
+WEBHOOK_DISABLE_AFTER_FAILURES = 50
+WEBHOOK_DELIVERY_RETENTION = timedelta(days=30)
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
@@ -392,5 +437,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # django-q2 logs every enqueue and every job at INFO: a line per check-in and per delivery.
+        # Its warnings and failed jobs still show; webhooks logs failed deliveries itself.
+        "django-q": {"level": "WARNING"},
     },
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -21,16 +22,20 @@ from rewards.services import unlock_after_change
 # Measured, and kept: raise one only with a reason.
 # POST checkins/: user (token auth), SAVEPOINT (the service's atomic inside the test's
 # transaction), state FOR UPDATE, INSERT check-in, UPDATE state, INSERT event, reward
-# eligibility (one query), the overview's daily rollup (one UPSERT), RELEASE.
-CHECK_IN_QUERIES = 9
+# eligibility (one query), INSERT of the outbox job (the change's webhook messages), the
+# overview's daily rollup (one UPSERT), RELEASE.
+CHECK_IN_QUERIES = 10
 # The same without transaction control: the documented budget of a check-in (README "Performance").
-CHECK_IN_STATEMENTS = 7
+CHECK_IN_STATEMENTS = 8
+# What the outbox may add to a check-in: one statement, whatever the messages.
+OUTBOX_STATEMENTS = 1
 # GET me/: user (token auth), state.
 ME_QUERIES = 2
 # GET checkins/ and GET me/events/: user (token auth), one page (cursor pagination does not count).
 LIST_QUERIES = 2
 
 HISTORY_SIZES = [0, 500]
+TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
 
 pytestmark = pytest.mark.django_db
 
@@ -91,20 +96,43 @@ def test_history_lists_when_any_history_length_then_fixed_query_budget(
 
 
 @pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
-def test_check_in_when_any_history_length_then_at_most_eight_statements_auth_included(user_with_history):
+def test_check_in_when_any_history_length_then_at_most_seven_statements_auth_included(user_with_history):
     """BEGIN, COMMIT and SAVEPOINT/RELEASE are not counted; authentication is."""
     client = bearer_client(user_with_history)
     with CaptureQueriesContext(connection) as captured:
         response = client.post("/api/v1/checkins/")
     assert response.status_code == 201, response.content
     statements = [
-        q["sql"]
-        for q in captured.captured_queries
-        if not q["sql"]
-        .upper()
-        .startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT"))
+        q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
     ]
-    assert len(statements) <= 8, statements
     assert len(statements) == CHECK_IN_STATEMENTS, statements
     assert any("accounts_user" in sql for sql in statements)  # authentication is counted
     assert verify_ledger().ok
+
+
+@pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
+def test_check_in_when_outbox_enabled_then_it_costs_one_statement(user_with_history, settings):
+    """The outbox consumer adds one INSERT (the queued job carrying the change's messages), no more."""
+    outbox = [path for path in settings.ENGAGEMENT_AFTER_CHANGE if path.startswith("webhooks.")]
+    assert outbox == ["webhooks.services.enqueue_after_change"]
+    assert settings.ENGAGEMENT_AFTER_CHANGE[-1] == outbox[0]  # last: it sees every event
+
+    def statements_of_check_in(day_offset: int) -> list[str]:
+        with time_machine.travel(timezone.now() + timedelta(days=day_offset), tick=False):
+            client = bearer_client(user_with_history)  # a token minted on that day
+            with CaptureQueriesContext(connection) as captured:
+                response = client.post("/api/v1/checkins/")
+        assert response.status_code == 201, response.content
+        return [
+            q["sql"]
+            for q in captured.captured_queries
+            if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
+        ]
+
+    with_outbox = statements_of_check_in(0)
+    settings.ENGAGEMENT_AFTER_CHANGE = [p for p in settings.ENGAGEMENT_AFTER_CHANGE if p not in outbox]
+    without_outbox = statements_of_check_in(1)
+    assert len(with_outbox) - len(without_outbox) == OUTBOX_STATEMENTS, with_outbox
+    extra = [sql for sql in with_outbox if "django_q_ormq" in sql]
+    assert len(extra) == 1 and extra[0].upper().startswith("INSERT"), with_outbox
+    assert not any("django_q_ormq" in sql for sql in without_outbox)

@@ -29,12 +29,12 @@ CASES = [
     ("bootstrap", "post", "/api/v1/me/bootstrap/", None, True, 200, 2),
     ("events", "get", "/api/v1/me/events/", None, True, 200, 2),
     ("checkins list", "get", "/api/v1/checkins/", None, True, 200, 2),
-    ("check-in", "post", "/api/v1/checkins/", None, True, 201, 9),
+    ("check-in", "post", "/api/v1/checkins/", None, True, 201, 10),
     ("inventory", "get", "/api/v1/inventory/", None, True, 200, 3),
-    ("buy", "post", "/api/v1/tools/coffee/buy/", {"quantity": 1}, True, 201, 11),
-    ("use", "post", "/api/v1/inventory/coffee/use/", None, True, 200, 10),
+    ("buy", "post", "/api/v1/tools/coffee/buy/", {"quantity": 1}, True, 201, 12),
+    ("use", "post", "/api/v1/inventory/coffee/use/", None, True, 200, 11),
     ("rewards", "get", "/api/v1/rewards/", None, True, 200, 4),
-    ("claim", "post", "/api/v1/rewards/streak_3/claim/", None, True, 200, 11),
+    ("claim", "post", "/api/v1/rewards/streak_3/claim/", None, True, 200, 12),
 ]
 
 

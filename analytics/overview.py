@@ -265,7 +265,7 @@ def tools(*, period: Period) -> Chart:
 
 def webhook_deliveries(*, period: Period) -> Chart:
     totals = selectors.rollup_totals(metrics=[Metric.WEBHOOK_DELIVERIES], start=period.start, end=period.end)
-    results = sorted({subgroup for _, _, subgroup in totals}) or ["delivered", "failed"]
+    results = sorted({subgroup for _, _, subgroup in totals}) or ["succeeded", "retrying", "failed"]
     return daily_chart(
         slug="webhooks",
         title="Webhook deliveries by status",

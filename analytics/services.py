@@ -137,16 +137,18 @@ def roll_up_after_change(*, state: UserState, change: ChangeResult) -> AfterChan
     return NOTHING
 
 
-def count_webhook_delivery(*, result: str, at: datetime | None = None) -> None:
-    """Count one webhook delivery attempt by its result (e.g. "delivered", "failed").
+def count_webhook_delivery(*, result: str, at: datetime | None = None, count: int = 1) -> None:
+    """Count `count` webhook delivery attempts by their result (e.g. "succeeded", "failed").
 
-    The webhook worker calls it in the transaction that records the attempt: the overview's
+    The webhook worker calls it in the transaction that records the attempts: the overview's
     deliveries chart and the engagement_webhook_deliveries_total metric read these counts.
     """
     if not _RESULT.match(result):
         raise ValueError(f"a delivery result is a short lowercase slug, not {result!r}")
+    if count < 1:
+        return
     day = rules.utc_day(at or timezone.now())
-    _add([_count_arm((Metric.WEBHOOK_DELIVERIES, day, result), secrets.randbelow(SHARDS), 1)])
+    _add([_count_arm((Metric.WEBHOOK_DELIVERIES, day, result), secrets.randbelow(SHARDS), count)])
 
 
 # --- Rebuild from the ledger -----------------------------------------------------------

@@ -35,13 +35,13 @@ def record_deliveries(today) -> Counter:
     """Delivery attempts as the webhook worker records them: a few days of results."""
     deliveries = Counter()
     for days_ago, result, attempts in (
-        (6, "delivered", 5),
-        (5, "delivered", 7),
+        (6, "succeeded", 5),
+        (5, "succeeded", 7),
         (5, "failed", 2),
-        (2, "delivered", 4),
+        (2, "succeeded", 4),
         (1, "retrying", 3),
-        (1, "delivered", 6),
-        (0, "delivered", 2),
+        (1, "succeeded", 6),
+        (0, "succeeded", 2),
     ):
         day = today - timedelta(days=days_ago)
         for _ in range(attempts):

@@ -151,3 +151,18 @@ def purge_failed_jobs(*, now: datetime | None = None, batch: int = 10_000) -> in
         if not ids:
             return deleted
         deleted += Task.objects.filter(pk__in=ids).delete()[0]
+
+
+def queue_depth_metrics():
+    """Scrape-time collector (settings.ENGAGEMENT_METRICS_COLLECTORS): engagement_job_queue_depth.
+
+    Jobs in the queue table by queue name: waiting, being run, or held back until a retry's
+    time. One aggregate over the (small) queue table; every process and host answers the same.
+    """
+    from django.db.models import Count
+    from django_q.models import OrmQ
+
+    from engagement.metrics import job_queue_depth
+
+    depths = dict(OrmQ.objects.order_by().values_list("key").annotate(jobs=Count("id")))
+    yield job_queue_depth({Conf.CLUSTER_NAME: 0, **depths})

@@ -45,6 +45,9 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
         if direction != "request":
             return schema
         schema["additionalProperties"] = False
+        one_of = getattr(self.target, "openapi_one_of", None)
+        if one_of:  # which combinations of the fields the server takes (a body must match one)
+            schema["x-one-of"] = one_of  # oneOf once the enum hook has run (require_constrained_bodies)
         if schema.get("description") == inspect.getdoc(StrictSerializer):
             del schema["description"]  # the base class's docstring, not this body's
         properties = schema.get("properties", {})
@@ -182,6 +185,30 @@ def document_common_errors(result, generator, request, public):
         _document(
             responses, "503", "The database is unavailable; see Retry-After.", errors.ServiceUnavailable
         )
+    return result
+
+
+def require_constrained_bodies(result, generator, request, public):
+    """POSTPROCESSING_HOOK: a body whose schema has `oneOf` alternatives must be sent.
+
+    The alternatives come from the serializer's `openapi_one_of` (StrictSerializerExtension).
+    drf-spectacular marks a request body required only when its object has required fields; a
+    body such as logout's ({refresh} or {all: true}) has none at the top, but an empty one is
+    refused all the same.
+    """
+    schemas = result.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
+        # Set here, after drf-spectacular's enum hook, which would merge the alternatives' enums.
+        if "x-one-of" in schema:
+            schema["oneOf"] = schema.pop("x-one-of")
+    for operation in _operations(result):
+        body = operation.get("requestBody")
+        if not body:
+            continue
+        for content in body.get("content", {}).values():
+            ref = content.get("schema", {}).get("$ref", "")
+            if "oneOf" in schemas.get(ref.rsplit("/", 1)[-1], {}):
+                body["required"] = True
     return result
 
 

@@ -244,6 +244,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # database (so every worker and host answers the same): fn() -> Iterable[Metric].
 ENGAGEMENT_METRICS_COLLECTORS = [
     "analytics.metrics.webhook_deliveries",  # engagement_webhook_deliveries_total{result}
+    "engagement.queue.queue_depth_metrics",  # engagement_job_queue_depth{queue}
 ]
 
 # Content-Security-Policy (django-csp) on every page the server renders: the admin, the
@@ -322,6 +323,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "engagement.schema.add_idempotency_header",
         "engagement.schema.document_common_errors",
+        "engagement.schema.require_constrained_bodies",
     ],
     # A path parameter states what its converter matches; anything else is a 404.
     "PATH_CONVERTER_OVERRIDES": {"slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}},

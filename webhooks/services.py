@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q, Value
 from django.utils import timezone
 
+from analytics.services import count_webhook_delivery
 from engagement.queue import enqueue
 from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult
 from progression.models import UserState
@@ -279,6 +281,9 @@ def record_attempts(
             outcomes.update(dict.fromkeys(deferred, "deferred: sent by a new job"))
         if attempts:
             _keep_failure_count(endpoint, [result.ok for _, result in attempts])
+        # The overview's deliveries chart and engagement_webhook_deliveries_total{result}.
+        for status, count in Counter(delivery.status for delivery in rows).items():
+            count_webhook_delivery(result=status, at=now, count=count)
     for message, result in attempts:
         if not result.ok:
             logger.warning(

@@ -97,6 +97,13 @@ class LogoutInputSerializer(StrictSerializer):
     refresh = serializers.CharField(max_length=2048, required=False)
     all = serializers.BooleanField(required=False, default=False)
 
+    # The OpenAPI body says the same as validate(): a refresh token (with `all` absent or false),
+    # or `all: true` alone.
+    openapi_one_of = [
+        {"required": ["refresh"], "properties": {"all": {"enum": [False]}}},
+        {"required": ["all"], "properties": {"all": {"enum": [True]}}, "not": {"required": ["refresh"]}},
+    ]
+
     def validate(self, attrs):
         if attrs.get("all") and "refresh" in attrs:
             raise serializers.ValidationError({"all": ["Give either refresh or all: true, not both."]})

@@ -152,7 +152,7 @@ def expected_tables(period: Period, deliveries: Counter | None = None) -> dict[s
 
     slugs = sorted(set(ToolDefinition.objects.values_list("slug", flat=True)) | set(bought) | set(used))
     deliveries = deliveries or Counter()
-    results = sorted({result for _, result in deliveries}) or ["delivered", "failed"]
+    results = sorted({result for _, result in deliveries}) or ["succeeded", "retrying", "failed"]
     return {
         "activity": [(d.isoformat(), str(active[d]), str(checkins[d])) for d in days],
         "registrations": [(d.isoformat(), str(registrations[d])) for d in days],

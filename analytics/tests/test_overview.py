@@ -75,7 +75,7 @@ def test_overview_when_weeks_of_activity_then_every_table_equals_the_rows_counte
 ):
     seed_history(TODAY)
     deliveries = Counter(
-        {(TODAY - timedelta(days=2), "delivered"): 3, (TODAY - timedelta(days=1), "failed"): 1}
+        {(TODAY - timedelta(days=2), "succeeded"): 3, (TODAY - timedelta(days=1), "failed"): 1}
     )
     for (day, result), n in deliveries.items():
         for _ in range(n):

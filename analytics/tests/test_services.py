@@ -116,11 +116,11 @@ def test_rollup_when_check_in_then_one_upsert_statement_for_every_counter(catalo
 
 def test_count_webhook_delivery_when_recorded_then_counted_by_result_and_day(db, time_machine):
     time_machine.move_to(at(TODAY), tick=False)
-    count_webhook_delivery(result="delivered")
-    count_webhook_delivery(result="delivered")
+    count_webhook_delivery(result="succeeded")
+    count_webhook_delivery(result="succeeded")
     count_webhook_delivery(result="failed", at=at(TODAY - timedelta(days=1)))
 
-    assert totals(Metric.WEBHOOK_DELIVERIES, "delivered") == {TODAY: 2}
+    assert totals(Metric.WEBHOOK_DELIVERIES, "succeeded") == {TODAY: 2}
     assert totals(Metric.WEBHOOK_DELIVERIES, "failed") == {TODAY - timedelta(days=1): 1}
 
 

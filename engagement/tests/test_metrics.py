@@ -195,10 +195,19 @@ def test_change_increments_when_claims_and_freezes_then_counted_by_reward_and_fr
 def test_webhook_deliveries_when_attempts_recorded_then_totals_by_result(db):
     count_webhook_delivery(result="failed")
     count_webhook_delivery(result="failed", at=timezone.now() - timedelta(days=3))
-    count_webhook_delivery(result="delivered")
+    count_webhook_delivery(result="succeeded")
     samples = scrape()
     assert value(samples, "engagement_webhook_deliveries_total", result="failed") == 2
-    assert value(samples, "engagement_webhook_deliveries_total", result="delivered") == 1
+    assert value(samples, "engagement_webhook_deliveries_total", result="succeeded") == 1
+
+
+def test_job_queue_depth_when_jobs_queued_then_counted_by_queue(db):
+    from engagement.queue import enqueue
+
+    assert value(scrape(), "engagement_job_queue_depth", queue="engagement") == 0
+    enqueue("engagement.queue.purge_failed_jobs")
+    enqueue("engagement.queue.purge_failed_jobs", not_before=timezone.now() + timedelta(minutes=5))
+    assert value(scrape(), "engagement_job_queue_depth", queue="engagement") == 2
 
 
 def queue_depth():

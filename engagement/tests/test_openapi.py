@@ -205,3 +205,33 @@ def test_schema_pagination_page_size_is_a_positive_integer(schema):
     for path in ("/api/v1/me/events/", "/api/v1/checkins/"):
         (page_size,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "page_size"]
         assert page_size["schema"] == {"type": "integer", "minimum": 1}, path
+
+
+@pytest.mark.parametrize(
+    "case, accepted",
+    [
+        ({"refresh": "REFRESH"}, True),
+        ({"refresh": "REFRESH", "all": False}, True),
+        ({"all": True}, True),
+        ({"all": True, "refresh": "REFRESH"}, False),
+        ({"all": False}, False),
+        ({}, False),
+    ],
+)
+def test_schema_logout_body_accepts_exactly_what_the_server_accepts(schema, user, case, accepted):
+    from jsonschema import Draft4Validator
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from accounts.tests.factories import bearer_client
+
+    operation = schema["paths"]["/api/v1/auth/logout/"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    body_schema = _component(schema, body["$ref"])
+    refresh = str(RefreshToken.for_user(user))
+    sent = {name: refresh if value == "REFRESH" else value for name, value in case.items()}
+
+    response = bearer_client(user).post("/api/v1/auth/logout/", sent, format="json")
+
+    assert operation["requestBody"]["required"] is True
+    assert Draft4Validator(body_schema).is_valid(sent) is accepted
+    assert response.status_code == (204 if accepted else 400), response.content

@@ -7,9 +7,12 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from django.db.models import Sum
 from django_q.models import OrmQ
 from standardwebhooks.webhooks import Webhook
 
+from analytics.models import DailyCount
+from analytics.rules import Metric
 from engagement.testing import WebhookReceiver, queued_jobs, run_queued_jobs
 from progression.services import check_in
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -25,6 +28,17 @@ from webhooks.services import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+def counted_deliveries() -> dict[str, int]:
+    """The attempts the overview and /metrics count, by result (the daily rollup)."""
+    rows = (
+        DailyCount.objects.filter(metric=Metric.WEBHOOK_DELIVERIES)
+        .values_list("subgroup")
+        .annotate(total=Sum("value"))
+    )
+    return dict(rows)
+
 
 DAY = date(2026, 3, 2)
 
@@ -74,6 +88,7 @@ def test_deliver_when_receiver_answers_200_then_signed_body_and_one_succeeded_re
         (1, DeliveryStatus.SUCCEEDED, 200, None),
         (1, DeliveryStatus.SUCCEEDED, 200, None),
     ]
+    assert counted_deliveries() == {"succeeded": 2}
 
 
 def test_deliver_when_receiver_fails_then_retrying_and_next_attempt_queued_after_backoff():
@@ -106,6 +121,7 @@ def test_deliver_when_last_attempt_fails_then_failed_and_nothing_more_queued(set
     record = WebhookDelivery.objects.get(attempt=6)
     assert (record.status, record.next_attempt_at) == (DeliveryStatus.FAILED, None)
     assert [job["kwargs"]["attempt"] for job in queued_jobs(DELIVER)] == [2]  # attempt 1's retry only
+    assert counted_deliveries() == {"retrying": 1, "failed": 1}
 
 
 def test_deliver_when_attempt_already_made_or_delivered_then_nothing_is_sent_again():

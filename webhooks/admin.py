@@ -35,7 +35,7 @@ class WebhookEndpointForm(forms.ModelForm):
         fields = ("url", "description", "event_types")
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if "url" in cleaned:
             try:
                 services.validate_endpoint(url=cleaned["url"], event_types=cleaned.get("event_types") or [])

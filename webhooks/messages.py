@@ -110,7 +110,7 @@ def _fact_data(event: StateEvent, **fields) -> dict:
 
 def event_messages(event: StateEvent, *, auto_claimed: bool = False) -> list[dict]:
     """The messages of one ledger event: its kind's type, then the facts it carries."""
-    kind_type = TYPE_OF_KIND[event.kind]
+    kind_type = TYPE_OF_KIND[EventKind(event.kind)]
     data = _event_data(event)
     if event.kind == EventKind.CHECK_IN:
         data["check_in_id"] = int(event.reference) if event.reference.isdigit() else None

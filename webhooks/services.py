@@ -26,14 +26,16 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max, Q, Value
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from analytics.services import count_webhook_delivery
@@ -171,7 +173,7 @@ def send(
     messages: list[WebhookMessage],
     attempt: int,
     check_made: bool,
-    new_messages: list[WebhookMessage] = (),
+    new_messages: Sequence[WebhookMessage] = (),
 ) -> dict[str, str]:
     """Attempt `attempt` of each message, in order, then record every attempt in one transaction.
 
@@ -230,8 +232,8 @@ def record_attempts(
     endpoint: WebhookEndpoint,
     attempt: int,
     attempts: list[tuple[WebhookMessage, Attempt]],
-    deferred: list[str] = (),
-    new_messages: list[WebhookMessage] = (),
+    deferred: Sequence[str] = (),
+    new_messages: Sequence[WebhookMessage] = (),
 ) -> dict[str, str]:
     """Store the attempts, queue the next attempt of the failed ones, keep the endpoint's count.
 
@@ -242,7 +244,9 @@ def record_attempts(
     now = timezone.now()
     last = attempt >= settings.WEBHOOK_MAX_ATTEMPTS
     next_attempt_at = None if last else now + backoff(attempt)
-    rows, failed, outcomes = [], [], {}
+    rows: list[WebhookDelivery] = []
+    failed: list[str] = []
+    outcomes: dict[str, str] = {}
     for message, result in attempts:
         if result.ok:
             status = DeliveryStatus.SUCCEEDED
@@ -282,8 +286,8 @@ def record_attempts(
         if attempts:
             _keep_failure_count(endpoint, [result.ok for _, result in attempts])
         # The overview's deliveries chart and engagement_webhook_deliveries_total{result}.
-        for status, count in Counter(delivery.status for delivery in rows).items():
-            count_webhook_delivery(result=status, at=now, count=count)
+        for outcome, count in Counter(str(delivery.status) for delivery in rows).items():
+            count_webhook_delivery(result=outcome, at=now, count=count)
     for message, result in attempts:
         if not result.ok:
             logger.warning(
@@ -307,7 +311,7 @@ def _keep_failure_count(endpoint: WebhookEndpoint, oks: list[bool]) -> None:
     if trailing == len(oks):
         if not trailing:
             return
-        count = F("consecutive_failures") + trailing
+        count: Combinable = F("consecutive_failures") + trailing
     elif trailing == 0 and not endpoint.consecutive_failures:
         return  # the usual case: it stays at 0, no write
     else:
@@ -418,7 +422,9 @@ def purge_deliveries(*, now: datetime | None = None, batch: int = 10_000) -> int
     deleted = 0
     for model in (WebhookDelivery, WebhookMessage):
         while True:
-            ids = list(model.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch])
+            ids: list[Any] = list(
+                model.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch]
+            )
             if not ids:
                 break
             deleted += model.objects.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)

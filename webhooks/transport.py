@@ -17,6 +17,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpcore
@@ -49,7 +50,7 @@ def resolve(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeTarget(f"{host} does not resolve: {exc.strerror}") from exc
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not insecure_allowed():
         refused = [address for address in addresses if not _address_is_public(address)]
         if refused:
@@ -147,7 +148,11 @@ def post(*, url: str, secret: str, message_id: str, body: str, timeout: float) -
         }
         limits = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         with connection_pool().stream(
-            "POST", url, headers=headers, content=body.encode(), extensions={"timeout": limits}
+            "POST",
+            url,
+            headers=cast("dict[str | bytes, str | bytes]", headers),
+            content=body.encode(),
+            extensions={"timeout": limits},
         ) as response:
             received = 0
             for chunk in response.iter_stream():

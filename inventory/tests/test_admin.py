@@ -25,6 +25,8 @@ def tool_form(**overrides) -> dict:
         "energy_delta": "8",
         "fatigue_delta": "-3",
         "loyalty_delta": "0",
+        "kind": "boost",
+        "max_held": "",
     }
     data.update(overrides)
     return data

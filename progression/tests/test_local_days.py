@@ -471,3 +471,13 @@ def test_admin_restore_streak_action_when_applied_then_adjustment_event(admin_cl
     assert StateEvent.objects.filter(user=user, kind="adjustment", reference="goodwill").count() == 1
     assert not StateEvent.objects.filter(user=other).exists()
     assert_ledger_clean()
+
+
+def test_pause_when_repeated_with_the_same_idempotency_key_then_replayed_once(auth_client, user):
+    first = auth_client.post(PAUSE, {"days": 2}, format="json", HTTP_IDEMPOTENCY_KEY="pause-1")
+    again = auth_client.post(PAUSE, {"days": 2}, format="json", HTTP_IDEMPOTENCY_KEY="pause-1")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert StreakPause.objects.filter(user=user).count() == 1

@@ -85,7 +85,11 @@ class UserState(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(pause_start_day__isnull=True, pause_end_day__isnull=True)
-                | Q(pause_start_day__isnull=False, pause_end_day__gte=F("pause_start_day")),
+                | Q(
+                    pause_start_day__isnull=False,
+                    pause_end_day__isnull=False,
+                    pause_end_day__gte=F("pause_start_day"),
+                ),
                 name="progression_userstate_pause_days",
             ),
         ]

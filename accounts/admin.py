@@ -21,7 +21,7 @@ from accounts import services
 from accounts.emails import clean_new_email, lookalike_key
 from accounts.models import User
 from inventory.admin import InventoryItemInline
-from progression.admin import LatestEventsInline, UserStateInline, adjust_state
+from progression.admin import LatestEventsInline, UserStateInline, adjust_state, restore_streak
 from progression.services import ensure_state
 from rewards.admin import UserRewardInline
 
@@ -95,7 +95,7 @@ class UserAdmin(BaseUserAdmin):
     ordering = ("email",)
     show_full_result_count = False
     inlines = (UserStateInline, InventoryItemInline, UserRewardInline, LatestEventsInline)
-    actions = (adjust_state,)
+    actions = (adjust_state, restore_streak)
 
     def get_inlines(self, request, obj):
         # The panels show what the services wrote; the add page has nothing to show yet.

@@ -17,9 +17,10 @@ class DomainError(Exception):
     message = "The request could not be processed."
     retry_after: int | None = None  # seconds, sent as Retry-After
 
-    def __init__(self, message: str | None = None, *, fields: dict | None = None):
+    def __init__(self, message: str | None = None, *, fields: dict | None = None, extra: dict | None = None):
         self.message = message or self.message
         self.fields = fields
+        self.extra = extra  # more members of the error object (e.g. retry_at), strings only
         super().__init__(self.message)
 
 
@@ -244,6 +245,33 @@ class AlreadyCheckedIn(Conflict):
     message = "You have already checked in today."
 
 
+class SettingsChangeTooSoon(Conflict):
+    """The time zone or day start changed less than the interval ago; `retry_at` says when."""
+
+    code = "settings_change_too_soon"
+    message = "The time zone and day start can change once per week."
+
+
+class PauseActive(Conflict):
+    code = "pause_active"
+    message = "A pause is already scheduled or running."
+
+
+class PauseTooSoon(Conflict):
+    code = "pause_too_soon"
+    message = "The previous pause started too recently."
+
+
+class NoPause(NotFound):
+    code = "no_pause"
+    message = "No pause is scheduled or running."
+
+
+class NothingToRepair(Conflict):
+    code = "nothing_to_repair"
+    message = "There is no lost streak to repair."
+
+
 # --- Inventory ------------------------------------------------------------------------------
 
 
@@ -265,6 +293,16 @@ class InventoryFull(Conflict):
 class NotInInventory(Conflict):
     code = "not_in_inventory"
     message = "You do not own this tool."
+
+
+class NotUsable(Conflict):
+    code = "not_usable"
+    message = "This tool is not used by hand: a streak freeze is used at your next check-in."
+
+
+class MaxHeldReached(Conflict):
+    code = "max_held_reached"
+    message = "You already hold as many of this tool as allowed."
 
 
 # --- Rewards --------------------------------------------------------------------------------

@@ -24,10 +24,12 @@ _PARSER_MODULES = {"rest_framework.parsers", "engagement.parsers"}
 WWW_AUTHENTICATE = 'Bearer realm="api"'
 
 
-def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+def error_body(code: str, message: str, fields: dict | None = None, extra: dict | None = None) -> dict:
     error: dict = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
+    if extra:
+        error.update(extra)
     return {"error": error}
 
 
@@ -43,13 +45,17 @@ def _headers(exc: DomainError) -> dict[str, str]:
 def json_error(exc: DomainError) -> JsonResponse:
     """The error as a plain Django response (middleware, probes, Django's error views)."""
     return JsonResponse(
-        error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=_headers(exc)
+        error_body(exc.code, exc.message, exc.fields, exc.extra),
+        status=exc.status_code,
+        headers=_headers(exc),
     )
 
 
 def _api_error(exc: DomainError) -> Response:
     return Response(
-        error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=_headers(exc)
+        error_body(exc.code, exc.message, exc.fields, exc.extra),
+        status=exc.status_code,
+        headers=_headers(exc),
     )
 
 

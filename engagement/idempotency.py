@@ -62,7 +62,16 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # URL names of the POSTs that accept the header; register is scoped by client IP.
 IDEMPOTENT_ROUTES = frozenset(
-    {"auth-register", "checkins", "tool-buy", "tool-use", "reward-claim", "me-bootstrap"}
+    {
+        "auth-register",
+        "checkins",
+        "tool-buy",
+        "tool-use",
+        "reward-claim",
+        "me-bootstrap",
+        "me-pause",
+        "me-streak-repair",
+    }
 )
 ANONYMOUS_ROUTES = frozenset({"auth-register"})
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

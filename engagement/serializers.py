@@ -88,6 +88,9 @@ class ErrorDetailSerializer(serializers.Serializer):
     fields = serializers.DictField(  # type: ignore[assignment]  # the error body's "fields" key
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
+    retry_at = serializers.DateTimeField(
+        required=False, help_text="When the refused change is allowed (settings_change_too_soon)."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -346,6 +346,15 @@ ENGAGEMENT = {
     "LEVEL_MULTIPLIER_STEP": env.str("ENGAGEMENT_LEVEL_MULTIPLIER_STEP", default="0.05"),
     "LEVEL_MULTIPLIER_MAX": env.str("ENGAGEMENT_LEVEL_MULTIPLIER_MAX", default="1.5"),
     "INVENTORY_CAPACITY": env.int("ENGAGEMENT_INVENTORY_CAPACITY", default=5),
+    # Local days and streak protection (README "Local days and streak protection").
+    "SETTINGS_CHANGE_INTERVAL_DAYS": env.int("ENGAGEMENT_SETTINGS_CHANGE_INTERVAL_DAYS", default=7),
+    "SETTINGS_CHANGE_GRACE_HOURS": env.int("ENGAGEMENT_SETTINGS_CHANGE_GRACE_HOURS", default=48),
+    "PAUSE_MAX_DAYS": env.int("ENGAGEMENT_PAUSE_MAX_DAYS", default=14),
+    "PAUSE_INTERVAL_DAYS": env.int("ENGAGEMENT_PAUSE_INTERVAL_DAYS", default=30),
+    "REPAIR_WINDOW_DAYS": env.int("ENGAGEMENT_REPAIR_WINDOW_DAYS", default=3),
+    "REPAIR_PRICE": env.int("ENGAGEMENT_REPAIR_PRICE", default=50),
+    "FREEZE_PRICE": env.int("ENGAGEMENT_FREEZE_PRICE", default=25),
+    "FREEZE_MAX_HELD": env.int("ENGAGEMENT_FREEZE_MAX_HELD", default=2),
 }
 
 # What runs after every recorded state change, in this order, inside the change's transaction
@@ -361,6 +370,10 @@ ENGAGEMENT_AFTER_CHANGE = [
     # change, and the counter rows it updates stay locked until the commit.
     "analytics.services.roll_up_after_change",
 ]
+
+# Takes streak freezes out of a user's inventory when a check-in consumes them (the inventory
+# app sits above progression): called as consumer(state=<locked UserState>, count=<n>).
+ENGAGEMENT_CONSUME_FREEZES = "inventory.services.consume_freezes"
 
 # The charts of the admin's engagement overview, in page order (analytics/overview.py): each
 # is called as provider(period=<analytics.overview.Period>) and returns an overview.Chart.

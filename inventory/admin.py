@@ -28,6 +28,8 @@ class ToolDefinitionForm(ConstraintErrorsOnFieldsMixin, forms.ModelForm):
             "energy_delta",
             "fatigue_delta",
             "loyalty_delta",
+            "kind",
+            "max_held",
         )
 
 
@@ -41,13 +43,15 @@ class ToolDefinitionAdmin(admin.ModelAdmin):
         "energy_delta",
         "fatigue_delta",
         "loyalty_delta",
+        "kind",
+        "max_held",
         "is_active",
         "owners",
         "items_held",
         "updated_at",
     )
     list_display_links = ("slug", "name")
-    list_filter = ("is_active",)
+    list_filter = ("is_active", "kind")
     search_fields = ("slug", "name", "description")
     ordering = ("slug",)
     actions = ("activate", "deactivate")
@@ -60,6 +64,16 @@ class ToolDefinitionAdmin(admin.ModelAdmin):
                 "description": "Price in loyalty points (0 or more); each delta from -100 to 100. "
                 "A loyalty gain is scaled by the user's level multiplier when the tool is used, "
                 "and at the highest multiplier (x1.5) it may not exceed the price.",
+            },
+        ),
+        (
+            "Kind",
+            {
+                "fields": ("kind", "max_held"),
+                "description": "A boost is used by hand; a streak freeze is never used by hand and "
+                "is consumed at check-in to cover missed days. The kind is fixed once the tool "
+                "exists (the freezes users hold are counted by it). Max held: the most one user "
+                "may hold (empty: only the inventory capacity).",
             },
         ),
         ("Timestamps", {"fields": ("created_at", "updated_at")}),
@@ -75,7 +89,8 @@ class ToolDefinitionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The slug is the primary key: changing it would create a second tool, not rename this one.
-        return ("created_at", "updated_at", "slug") if obj else ("created_at", "updated_at")
+        # The kind is fixed too: the freezes users hold are counted on their state by it.
+        return ("created_at", "updated_at", "slug", "kind") if obj else ("created_at", "updated_at")
 
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj else {"slug": ("name",)}

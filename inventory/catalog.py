@@ -1,4 +1,6 @@
-"""The seeded tool catalog."""
+"""The seeded tool catalog (the freeze's price and limit come from settings.ENGAGEMENT)."""
+
+from django.conf import settings
 
 SEEDED_TOOLS = [
     {
@@ -27,5 +29,16 @@ SEEDED_TOOLS = [
         "energy_delta": 5,
         "fatigue_delta": 0,
         "loyalty_delta": 5,
+    },
+    {
+        "slug": "freeze",
+        "name": "Streak Freeze",
+        "description": "Covers one missed day of your streak; used at your next check-in.",
+        "price": settings.ENGAGEMENT["FREEZE_PRICE"],
+        "energy_delta": 0,
+        "fatigue_delta": 0,
+        "loyalty_delta": 0,
+        "kind": "streak_freeze",
+        "max_held": settings.ENGAGEMENT["FREEZE_MAX_HELD"],
     },
 ]

@@ -41,6 +41,11 @@ def _delta_range(field: str, model: str) -> models.CheckConstraint:
     )
 
 
+class ToolKind(models.TextChoices):
+    BOOST = "boost", "Boost"  # used by hand: its deltas apply
+    STREAK_FREEZE = "streak_freeze", "Streak freeze"  # never used by hand: consumed at check-in
+
+
 class ToolDefinition(models.Model):
     slug = models.SlugField(max_length=50, primary_key=True)
     name = models.CharField(max_length=100)
@@ -49,6 +54,10 @@ class ToolDefinition(models.Model):
     energy_delta = models.IntegerField(default=0)
     fatigue_delta = models.IntegerField(default=0)
     loyalty_delta = models.IntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=ToolKind.choices, default=ToolKind.BOOST)
+    max_held = models.IntegerField(
+        null=True, blank=True, help_text="Most a user may hold (empty: only the inventory capacity)."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -58,6 +67,13 @@ class ToolDefinition(models.Model):
         verbose_name = "tool"
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="inventory_tooldefinition_price_nonneg"),
+            models.CheckConstraint(
+                condition=Q(max_held__isnull=True) | Q(max_held__gte=1),
+                name="inventory_tooldefinition_max_held_min",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=ToolKind.values), name="inventory_tooldefinition_kind_valid"
+            ),
             _delta_range("energy_delta", "tooldefinition"),
             _delta_range("fatigue_delta", "tooldefinition"),
             _delta_range("loyalty_delta", "tooldefinition"),
@@ -66,6 +82,10 @@ class ToolDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_freeze(self) -> bool:
+        return self.kind == ToolKind.STREAK_FREEZE
 
 
 class InventoryItem(models.Model):

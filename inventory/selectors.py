@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 
-from inventory.models import InventoryItem, ToolDefinition
+from inventory.models import InventoryItem, ToolDefinition, ToolKind
 from progression.selectors import get_state
 from progression.services import get_rules
 
@@ -32,11 +32,12 @@ def inventory_of(user) -> Inventory:
 
 
 def holdings_by_user(*, chunk_size: int = 5000) -> Iterator[tuple]:
-    """(user_id, items held) for every user holding items, by user_id descending (streamed)."""
+    """(user_id, items held, freezes held) for every user holding items, by user_id descending (streamed)."""
+    freezes = Sum("quantity", filter=Q(tool__kind=ToolKind.STREAK_FREEZE), default=0)
     return (
         InventoryItem.objects.values("user_id")
-        .annotate(total=Sum("quantity"))
+        .annotate(total=Sum("quantity"), freezes=freezes)
         .order_by("-user_id")
-        .values_list("user_id", "total")
+        .values_list("user_id", "total", "freezes")
         .iterator(chunk_size=chunk_size)
     )

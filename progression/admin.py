@@ -17,9 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from engagement.errors import NothingToRepair
 from progression import services
-from progression.forms import AdjustStateForm
-from progression.models import DailyCheckIn, StateEvent, UserState
+from progression.forms import AdjustStateForm, RestoreStreakForm
+from progression.models import DailyCheckIn, StateEvent, StreakPause, UserState
 from progression.rules import STATE_FIELDS
 
 LATEST_EVENTS = 20
@@ -52,6 +53,7 @@ def events_link(user_id, label="All events") -> str:
 class UserStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "user_email",
+        "timezone",
         "level",
         "energy",
         "fatigue",
@@ -60,11 +62,13 @@ class UserStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "longest_streak",
         "total_checkins",
         "inventory_count",
+        "freezes_held",
         "last_checkin_day",
+        "pause_end_day",
         "updated_at",
     )
     list_select_related = ("user",)
-    list_filter = ("level", "last_checkin_day")
+    list_filter = ("level", "last_checkin_day", "day_start_hour")
     search_fields = ("user__email",)
     ordering = ("user__email",)
     show_full_result_count = False
@@ -77,6 +81,15 @@ class UserStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="ledger")
     def ledger(self, state):
         return events_link(state.user_id)
+
+
+@admin.register(StreakPause)
+class StreakPauseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "user", "start_day", "end_day", "created_at")
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    ordering = ("-id",)
+    show_full_result_count = False
 
 
 @admin.register(DailyCheckIn)
@@ -124,7 +137,19 @@ class ReadOnlyInline(ReadOnlyAdminMixin):
 
 class UserStateInline(ReadOnlyInline, admin.StackedInline):
     model = UserState
-    fields = (*STATE_FIELDS, "last_checkin_day", "updated_at", "ledger")
+    fields = (
+        *STATE_FIELDS,
+        "last_checkin_day",
+        "last_checkin_at",
+        "timezone",
+        "day_start_hour",
+        "settings_changed_at",
+        "freezes_held",
+        "pause_start_day",
+        "pause_end_day",
+        "updated_at",
+        "ledger",
+    )
     readonly_fields = fields
 
     @admin.display(description="ledger")
@@ -184,5 +209,42 @@ def adjust_state(modeladmin, request, queryset):
         "action_name": "adjust_state",
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "media": modeladmin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/progression/adjust_state.html", context)
+
+
+@admin.action(
+    description="Restore streak of selected users (writes an adjustment event)", permissions=["adjust_state"]
+)
+def restore_streak(modeladmin, request, queryset):
+    """Ask for a note, then call services.restore_streak once per selected user."""
+    form = RestoreStreakForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid():
+        for user in queryset.order_by("pk"):
+            try:
+                change = services.restore_streak(user=user, **form.cleaned_data)
+            except NothingToRepair as exc:
+                modeladmin.message_user(request, f"{user.email}: {exc.message}", messages.WARNING)
+                continue
+            modeladmin.message_user(
+                request,
+                f"Restored {user.email}: streak {change.before.streak} -> {change.after.streak} "
+                f"(event #{change.events[0].pk}).",
+                messages.SUCCESS,
+            )
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Restore streak",
+        "subtitle": None,
+        "opts": modeladmin.model._meta,
+        "form": form,
+        "users": queryset.order_by("email"),
+        "action_name": "restore_streak",
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media + form.media,
+        "intro": "Each user below gets back the streak lost at their latest reset (streak = the lost "
+        "streak + the current one), with no time limit, as one adjustment event with your note.",
+        "submit_label": "Restore streak",
     }
     return TemplateResponse(request, "admin/progression/adjust_state.html", context)

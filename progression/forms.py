@@ -13,6 +13,15 @@ MAX_LOYALTY_ADJUSTMENT = 1_000_000
 NOTE_MAX_LENGTH = 255  # StateEvent.reference
 
 
+class RestoreStreakForm(forms.Form):
+    """The note of an operator's streak restore (admin action and restore_streak)."""
+
+    note = forms.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        help_text="Why: kept as the reference of the ledger event (required).",
+    )
+
+
 class AdjustStateForm(forms.Form):
     """Exact deltas for progression.services.adjust_state, with the note the ledger keeps."""
 

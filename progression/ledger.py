@@ -83,14 +83,17 @@ def _start_of(start: rules.State, events: list[tuple], stored: dict) -> rules.St
 def replay_and_compare(rule_set: rules.Rules, *, holdings: Iterable[tuple]) -> LedgerReport:
     """Replay every user's events and compare with the stored state.
 
-    `holdings` yields (user_id, items held) for the users holding items, ordered by user_id
-    descending like the states; each user's inventory_count must equal it (0 when absent).
+    `holdings` yields (user_id, items held, streak freezes held) for the users holding items,
+    ordered by user_id descending like the states; each user's inventory_count and freezes_held
+    must equal them (0 when absent). The replay covers every event kind the same way (check-ins,
+    purchases, uses, claims, adjustments, freeze_consumed, streak_repair): each records its
+    deltas and its results.
     """
     report = LedgerReport()
     start = rules.initial_state(rule_set)
     states = (
         UserState.objects.order_by("-user_id")
-        .values_list("user_id", *_VALUE_FIELDS)
+        .values_list("user_id", *_VALUE_FIELDS, "freezes_held")
         .iterator(chunk_size=_CHUNK)
     )
     events = _grouped(
@@ -108,7 +111,7 @@ def replay_and_compare(rule_set: rules.Rules, *, holdings: Iterable[tuple]) -> L
     next_events = next(events, None)
     next_holding = next(holdings, None)
     for row in states:
-        user_id, stored = row[0], dict(zip(_VALUE_FIELDS, row[1:], strict=True))
+        user_id, stored = row[0], dict(zip([*_VALUE_FIELDS, "freezes_held"], row[1:], strict=True))
         report.users += 1
         problems: list[str] = []
         # Events of users with no state row (ordered before this user) are orphans.
@@ -128,12 +131,14 @@ def replay_and_compare(rule_set: rules.Rules, *, holdings: Iterable[tuple]) -> L
                 )
         while next_holding is not None and next_holding[0] > user_id:
             next_holding = next(holdings, None)
-        held_total = 0
+        held_total = held_freezes = 0
         if next_holding is not None and next_holding[0] == user_id:
-            held_total = next_holding[1]
+            held_total, held_freezes = next_holding[1], next_holding[2]
             next_holding = next(holdings, None)
         if held_total != stored["inventory_count"]:
             problems.append(f"inventory_count stored {stored['inventory_count']}, items held {held_total}")
+        if held_freezes != stored["freezes_held"]:
+            problems.append(f"freezes_held stored {stored['freezes_held']}, freezes held {held_freezes}")
         if problems:
             report.mismatches.append(Mismatch(user_id, problems))
     while next_events is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -33,6 +36,17 @@ class UserState(models.Model):
     last_checkin_day = models.DateField(null=True, blank=True)
     inventory_count = models.IntegerField(default=0)
     inventory_capacity = models.IntegerField(default=_default_capacity)
+    # Local days (README "Local days and streak protection"). The rest is kept on this row so
+    # that every state body can carry the streak status without a query of its own.
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone name.")
+    day_start_hour = models.SmallIntegerField(default=0, help_text="Hour (0..23) a local day starts at.")
+    settings_changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last change of the time zone or day start."
+    )
+    last_checkin_at = models.DateTimeField(null=True, blank=True)
+    freezes_held = models.IntegerField(default=0, help_text="Streak freezes in the inventory.")
+    pause_start_day = models.DateField(null=True, blank=True, help_text="The latest pause (StreakPause).")
+    pause_end_day = models.DateField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -61,6 +75,23 @@ class UserState(models.Model):
             models.CheckConstraint(
                 condition=Q(inventory_capacity__gte=0), name="progression_userstate_capacity_nonneg"
             ),
+            models.CheckConstraint(
+                condition=Q(day_start_hour__gte=0, day_start_hour__lte=23),
+                name="progression_userstate_day_start_hour_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(freezes_held=0) | Q(freezes_held__gt=0, freezes_held__lte=F("inventory_count")),
+                name="progression_userstate_freezes_within_inventory",
+            ),
+            models.CheckConstraint(
+                condition=Q(pause_start_day__isnull=True, pause_end_day__isnull=True)
+                | Q(
+                    pause_start_day__isnull=False,
+                    pause_end_day__isnull=False,
+                    pause_end_day__gte=F("pause_start_day"),
+                ),
+                name="progression_userstate_pause_days",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -69,6 +100,13 @@ class UserState(models.Model):
     def to_values(self) -> rules.State:
         return rules.State(
             last_checkin_day=self.last_checkin_day,
+            protection=rules.Protection(
+                clock=self.clock,
+                freezes_held=self.freezes_held,
+                pause=self.pause,
+                settings_changed_at=self.settings_changed_at,
+                last_checkin_at=self.last_checkin_at,
+            ),
             **{name: getattr(self, name) for name in rules.STATE_FIELDS},
         )
 
@@ -76,6 +114,45 @@ class UserState(models.Model):
         for name in rules.STATE_FIELDS:
             setattr(self, name, getattr(values, name))
         self.last_checkin_day = values.last_checkin_day
+
+    @property
+    def clock(self) -> rules.DayClock:
+        return rules.DayClock(tz=zone(self.timezone), day_start_hour=self.day_start_hour)
+
+    @property
+    def pause(self) -> rules.Pause | None:
+        if self.pause_start_day is None or self.pause_end_day is None:
+            return None
+        return rules.Pause(start_day=self.pause_start_day, end_day=self.pause_end_day)
+
+
+@functools.cache
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo of a stored zone name (validated on the way in)."""
+    return ZoneInfo(name)
+
+
+class StreakPause(models.Model):
+    """A pause (vacation) of a user's streak over local days [start_day, end_day]."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pauses")
+    start_day = models.DateField()
+    end_day = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "streak pause"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_day__gte=F("start_day")), name="progression_streakpause_end_after_start"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "start_day"], name="progression_streakpause_one_per_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} paused {self.start_day}..{self.end_day}"
 
 
 class DailyCheckIn(models.Model):

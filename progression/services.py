@@ -11,19 +11,36 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from engagement.db import fetch_by, insert_row, update_row, violates
-from engagement.errors import AlreadyCheckedIn
+from engagement.errors import (
+    AlreadyCheckedIn,
+    InsufficientLoyalty,
+    NoPause,
+    NothingToRepair,
+    PauseActive,
+    PauseTooSoon,
+    SettingsChangeTooSoon,
+)
 from progression import rules
 from progression.changes import ChangeResult, run_after_change
-from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
+from progression.models import DailyCheckIn, EventKind, StateEvent, StreakPause, UserState
 
-_STATE_COLUMNS = (*rules.STATE_FIELDS, "last_checkin_day", "updated_at")
+_STATE_COLUMNS = (
+    *rules.STATE_FIELDS,
+    "last_checkin_day",
+    "last_checkin_at",
+    "freezes_held",
+    "pause_start_day",
+    "pause_end_day",
+    "updated_at",
+)
 
 
 @functools.cache
@@ -97,17 +114,76 @@ def apply_change(*, state: UserState, new: rules.State, kind: str, reference: st
     return finish_change(state=state, before=before, events=(event,))
 
 
-def check_in(*, user, today: date | None = None) -> CheckInResult:
-    """Today's check-in (UTC day): streak, energy, fatigue, loyalty, level; then the pipeline."""
-    today = today or timezone.now().date()
+@functools.cache
+def _freeze_consumer():
+    """settings.ENGAGEMENT_CONSUME_FREEZES: takes freezes out of the inventory (an app above this one)."""
+    return import_string(settings.ENGAGEMENT_CONSUME_FREEZES)
+
+
+def _end_pause_on(state: UserState, today: date) -> None:
+    """End the user's running pause as of `today` (a check-in ends it). Requires the lock."""
+    pause = state.pause
+    if pause is None or not (pause.start_day <= today <= pause.end_day):
+        return
+    ended = rules.end_pause(pause, today=today)
+    rows = StreakPause.objects.filter(user_id=state.user_id, start_day=pause.start_day)
+    if ended is None:
+        rows.delete()
+        state.pause_start_day = state.pause_end_day = None
+    else:
+        rows.update(end_day=ended.end_day)
+        state.pause_end_day = ended.end_day
+
+
+def check_in(*, user, today: date | None = None, now: datetime | None = None) -> CheckInResult:
+    """Today's check-in on the user's local day: streak protection, then the state rules, then the pipeline.
+
+    Missed days are covered by freezes (all or none: a `freeze_consumed` event before the
+    `check_in` event), paused days are not missed, and a gap right after a change of the time
+    zone or day start is forgiven (README "Local days and streak protection"). `today` overrides
+    the local day (tests, benchmarks).
+    """
+    now = now or timezone.now()
+    rule_set = get_rules()
     try:
         with transaction.atomic():
             state = lock_state(user)
+            today = today or rules.local_day(now, state.clock)
             if state.last_checkin_day is not None and state.last_checkin_day >= today:
                 raise AlreadyCheckedIn()
+            before = state.to_values()
+            plan = rules.plan_check_in(
+                today=today,
+                last=state.last_checkin_day,
+                freezes_held=state.freezes_held,
+                pause=state.pause,
+                forgiven=rules.forgiven_after_settings_change(
+                    changed_at=state.settings_changed_at,
+                    last_checkin_at=state.last_checkin_at,
+                    now=now,
+                    rules=rule_set,
+                ),
+            )
+            events: list[StateEvent] = []
+            if plan.freezes_to_consume:
+                count = plan.freezes_to_consume
+                _freeze_consumer()(state=state, count=count)
+                state.freezes_held -= count
+                values = state.to_values()
+                frozen = values.replace(inventory_count=values.inventory_count - count)
+                events.append(
+                    record_change(
+                        state=state, new=frozen, kind=EventKind.FREEZE_CONSUMED, reference=f"freeze:{count}"
+                    )
+                )
+            _end_pause_on(state, today)
             checkin = DailyCheckIn.objects.create(user_id=user.pk, day=today)
-            new = rules.check_in(state.to_values(), today, get_rules())
-            change = apply_change(state=state, new=new, kind=EventKind.CHECK_IN, reference=str(checkin.pk))
+            state.last_checkin_at = now
+            new = rules.check_in(state.to_values(), today, rule_set, plan=plan)
+            events.append(
+                record_change(state=state, new=new, kind=EventKind.CHECK_IN, reference=str(checkin.pk))
+            )
+            change = finish_change(state=state, before=before, events=tuple(events))
     except IntegrityError as exc:
         # Backstop for a row written around the lock: the whole transaction is rolled back
         # (no savepoint needed, which saves two round trips on every check-in).
@@ -115,6 +191,147 @@ def check_in(*, user, today: date | None = None) -> CheckInResult:
             raise AlreadyCheckedIn() from exc
         raise
     return CheckInResult(check_in=checkin, change=change)
+
+
+@dataclass(frozen=True)
+class DaySettingsResult:
+    state: UserState
+    changed: bool
+
+
+def change_day_settings(
+    *, user, timezone_name: str | None = None, day_start_hour: int | None = None, now: datetime | None = None
+) -> DaySettingsResult:
+    """Change the time zone and/or day start, at most once per interval (the first change is free).
+
+    The values are validated by the caller (the API's input serializer); a value equal to the
+    current one is no change and starts no interval.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = lock_state(user)
+        changes: dict[str, object] = {}
+        if timezone_name is not None and timezone_name != state.timezone:
+            changes["timezone"] = timezone_name
+        if day_start_hour is not None and day_start_hour != state.day_start_hour:
+            changes["day_start_hour"] = day_start_hour
+        if not changes:
+            return DaySettingsResult(state=state, changed=False)
+        allowed_at = rules.settings_change_allowed_at(state.settings_changed_at, get_rules())
+        if allowed_at is not None and now < allowed_at:
+            raise SettingsChangeTooSoon(
+                extra={"retry_at": allowed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+            )
+        for name, value in changes.items():
+            setattr(state, name, value)
+        state.settings_changed_at = now
+        state.save(update_fields=[*changes, "settings_changed_at", "updated_at"])
+        return DaySettingsResult(state=state, changed=True)
+
+
+def schedule_pause(*, user, days: int, now: datetime | None = None) -> StreakPause:
+    """Pause the streak for `days` local days from today (tomorrow when already checked in)."""
+    rule_set = get_rules()
+    if not 1 <= days <= rule_set.pause_max_days:
+        raise ValueError(f"days must be 1..{rule_set.pause_max_days}, not {days}")
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = lock_state(user)
+        today = rules.local_day(now, state.clock)
+        pause = state.pause
+        if pause is not None and pause.end_day >= today:
+            raise PauseActive()
+        if pause is not None and (today - pause.start_day).days < rule_set.pause_interval_days:
+            raise PauseTooSoon()
+        checked_in = state.last_checkin_day is not None and state.last_checkin_day >= today
+        start = rules.pause_start(today=today, checked_in_today=checked_in)
+        row = StreakPause.objects.create(
+            user_id=user.pk, start_day=start, end_day=start + timedelta(days=days - 1)
+        )
+        state.pause_start_day, state.pause_end_day = row.start_day, row.end_day
+        state.save(update_fields=["pause_start_day", "pause_end_day", "updated_at"])
+        return row
+
+
+def end_pause(*, user, now: datetime | None = None) -> None:
+    """End the scheduled or running pause: it ends yesterday, or is deleted if not started."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = lock_state(user)
+        today = rules.local_day(now, state.clock)
+        pause = state.pause
+        if pause is None or pause.end_day < today:
+            raise NoPause()
+        ended = rules.end_pause(pause, today=today)
+        rows = StreakPause.objects.filter(user_id=user.pk, start_day=pause.start_day)
+        if ended is None:
+            rows.delete()
+            state.pause_start_day = state.pause_end_day = None
+        else:
+            rows.update(end_day=ended.end_day)
+            state.pause_end_day = ended.end_day
+        state.save(update_fields=["pause_start_day", "pause_end_day", "updated_at"])
+
+
+def _lost_streak(user) -> tuple[StateEvent, int] | None:
+    """The latest check-in that reset a streak and the streak it lost, unless already restored.
+
+    Requires the lock. A reset is a check_in event ending at streak 1 from a streak >= 1; a
+    restore is any later event raising the streak outside a check-in (repair, operator restore).
+    """
+    reset = (
+        StateEvent.objects.filter(user_id=user.pk, kind=EventKind.CHECK_IN, streak=1, streak_delta__lte=0)
+        .order_by("-id")
+        .first()
+    )
+    if reset is None:
+        return None
+    restored = StateEvent.objects.filter(
+        user_id=user.pk,
+        id__gt=reset.id,
+        kind__in=[EventKind.STREAK_REPAIR, EventKind.ADJUSTMENT],
+        streak_delta__gt=0,
+    ).exists()
+    if restored:
+        return None
+    return reset, reset.streak - reset.streak_delta
+
+
+def repair_streak(*, user, now: datetime | None = None) -> ChangeResult:
+    """Buy back the streak lost at a reset within the window: streak = lost + current."""
+    now = now or timezone.now()
+    rule_set = get_rules()
+    with transaction.atomic():
+        state = lock_state(user)
+        today = rules.local_day(now, state.clock)
+        found = _lost_streak(user)
+        if found is None:
+            raise NothingToRepair()
+        reset, lost = found
+        if (
+            reset.last_checkin_day is None
+            or (today - reset.last_checkin_day).days > rule_set.repair_window_days
+        ):
+            raise NothingToRepair()
+        if state.loyalty < rule_set.repair_price:
+            raise InsufficientLoyalty()
+        values = state.to_values()
+        new = rules.restore_streak(values, lost=lost).replace(loyalty=values.loyalty - rule_set.repair_price)
+        return apply_change(state=state, new=new, kind=EventKind.STREAK_REPAIR, reference=f"event:{reset.id}")
+
+
+def restore_streak(*, user, note: str) -> ChangeResult:
+    """An operator's free streak restore (no window): an `adjustment` event with the note."""
+    if not note or not note.strip():
+        raise ValueError("A restore needs a note.")
+    with transaction.atomic():
+        state = lock_state(user)
+        found = _lost_streak(user)
+        if found is None:
+            raise NothingToRepair()
+        _, lost = found
+        new = rules.restore_streak(state.to_values(), lost=lost)
+        return apply_change(state=state, new=new, kind=EventKind.ADJUSTMENT, reference=note.strip())
 
 
 def adjust_state(*, user, note: str, energy: int = 0, fatigue: int = 0, loyalty: int = 0) -> ChangeResult:

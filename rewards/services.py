@@ -77,7 +77,12 @@ def _pay_out(*, state: UserState, reward: RewardDefinition, user_reward: UserRew
         raise AlreadyClaimed()
     user_reward.claimed_at = now
     if reward.grant_tool_id:
-        add_items(state=state, tool_id=reward.grant_tool_id, quantity=reward.grant_quantity)
+        add_items(
+            state=state,
+            tool_id=reward.grant_tool_id,
+            quantity=reward.grant_quantity,
+            is_freeze=reward.grant_tool is not None and reward.grant_tool.is_freeze,
+        )
         values = values.replace(inventory_count=values.inventory_count + reward.grant_quantity)
     new = rules.apply_exact(
         values,

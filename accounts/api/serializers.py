@@ -1,5 +1,8 @@
 """Input and output shapes of the account endpoints."""
 
+import functools
+from zoneinfo import available_timezones
+
 from django.contrib.auth.password_validation import (
     MinimumLengthValidator,
     NumericPasswordValidator,
@@ -119,10 +122,25 @@ class PasswordChangeInputSerializer(StrictSerializer):
     new_password = new_password_field()
 
 
+@functools.cache
+def time_zone_names() -> list[str]:
+    """The IANA zone names zoneinfo knows, sorted."""
+    return sorted(available_timezones())
+
+
 class ProfileUpdateInputSerializer(StrictSerializer):
-    """PATCH me/: every field is optional; an empty body changes nothing."""
+    """PATCH me/: every field is optional; an empty body changes nothing.
+
+    `timezone` and `day_start_hour` change at most once per week (the first change is free).
+    """
 
     display_name = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    timezone = serializers.ChoiceField(
+        choices=time_zone_names(), required=False, help_text="IANA time zone name of your local day."
+    )
+    day_start_hour = serializers.IntegerField(
+        min_value=0, max_value=23, required=False, help_text="Hour (0..23) at which your local day starts."
+    )
 
 
 class UserOutputSerializer(serializers.ModelSerializer):

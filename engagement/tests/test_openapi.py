@@ -27,6 +27,8 @@ ENDPOINTS = {
     "/api/v1/me/": {"get", "patch"},
     "/api/v1/me/bootstrap/": {"post"},
     "/api/v1/me/events/": {"get"},
+    "/api/v1/me/pause/": {"post", "delete"},
+    "/api/v1/me/streak/repair/": {"post"},
     "/api/v1/checkins/": {"get", "post"},
     "/api/v1/tools/": {"get"},
     "/api/v1/tools/{slug}/": {"get"},

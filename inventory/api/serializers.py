@@ -15,7 +15,17 @@ from progression.api.serializers import ChangeBodySerializer, StateSerializer, c
 class ToolSerializer(serializers.ModelSerializer):
     class Meta:
         model = ToolDefinition
-        fields = ["slug", "name", "description", "price", "energy_delta", "fatigue_delta", "loyalty_delta"]
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "price",
+            "energy_delta",
+            "fatigue_delta",
+            "loyalty_delta",
+            "kind",
+            "max_held",
+        ]
         read_only_fields = fields
 
 

@@ -6,7 +6,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engagement.errors import InsufficientLoyalty, InventoryFull, NotInInventory, ToolNotFound
+from engagement.errors import (
+    InsufficientLoyalty,
+    InventoryFull,
+    MaxHeldReached,
+    NotInInventory,
+    NotUsable,
+    ToolNotFound,
+)
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.serializers import require_empty_body
 from inventory import selectors, services
@@ -43,7 +50,9 @@ class ToolBuyView(APIView):
             **VALIDATION,
             **UNAUTHORIZED,
             **TOOL_NOT_FOUND,
-            409: error_response("The purchase cannot be made.", InsufficientLoyalty, InventoryFull),
+            409: error_response(
+                "The purchase cannot be made.", InsufficientLoyalty, InventoryFull, MaxHeldReached
+            ),
             **THROTTLED,
         },
     )
@@ -68,7 +77,11 @@ class ToolUseView(APIView):
             200: s.UseResultSerializer,
             **UNAUTHORIZED,
             **TOOL_NOT_FOUND,
-            409: error_response("You do not hold this tool.", NotInInventory),
+            409: error_response(
+                "You do not hold this tool, or it is not used by hand (a streak freeze).",
+                NotInInventory,
+                NotUsable,
+            ),
             **THROTTLED,
         },
     )

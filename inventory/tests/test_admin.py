@@ -25,6 +25,8 @@ def tool_form(**overrides) -> dict:
         "energy_delta": "8",
         "fatigue_delta": "-3",
         "loyalty_delta": "0",
+        "kind": "boost",
+        "max_held": "",
     }
     data.update(overrides)
     return data
@@ -141,13 +143,13 @@ def test_deactivate_action_when_applied_then_tool_leaves_catalog_and_activate_br
 
     response = admin_client.post(LIST_URL, {"action": "deactivate", "_selected_action": ["coffee", "rest"]})
     assert response.status_code == 302
-    assert listed() == ["focus"]
+    assert listed() == ["focus", "freeze"]
     assert set(ToolDefinition.objects.filter(is_active=False).values_list("slug", flat=True)) == {
         "coffee",
         "rest",
     }
     admin_client.post(LIST_URL, {"action": "activate", "_selected_action": ["coffee"]})
-    assert sorted(listed()) == ["coffee", "focus"]
+    assert sorted(listed()) == ["coffee", "focus", "freeze"]
 
 
 def test_tool_delete_when_users_hold_it_then_refused_and_row_kept(admin_client, user, catalog):

@@ -30,6 +30,8 @@ COFFEE = {
     "energy_delta": 15,
     "fatigue_delta": 2,
     "loyalty_delta": 0,
+    "kind": "boost",
+    "max_held": None,
 }
 FOCUS = {
     "slug": "focus",
@@ -39,6 +41,8 @@ FOCUS = {
     "energy_delta": 5,
     "fatigue_delta": 0,
     "loyalty_delta": 5,
+    "kind": "boost",
+    "max_held": None,
 }
 REST = {
     "slug": "rest",
@@ -48,6 +52,19 @@ REST = {
     "energy_delta": 0,
     "fatigue_delta": -15,
     "loyalty_delta": 0,
+    "kind": "boost",
+    "max_held": None,
+}
+FREEZE = {
+    "slug": "freeze",
+    "name": "Streak Freeze",
+    "description": _DESCRIPTIONS["freeze"],
+    "price": 25,
+    "energy_delta": 0,
+    "fatigue_delta": 0,
+    "loyalty_delta": 0,
+    "kind": "streak_freeze",
+    "max_held": 2,
 }
 NO_CHANGE = dict.fromkeys(STATE_FIELDS, 0)
 
@@ -71,7 +88,7 @@ def test_tools_list_when_anonymous_then_active_tools_in_slug_order(api_client, c
     response = api_client.get(f"{API}/tools/")
 
     assert response.status_code == 200
-    assert response.json() == [COFFEE, FOCUS, REST]
+    assert response.json() == [COFFEE, FOCUS, FREEZE, REST]
 
 
 def test_tool_detail_when_known_then_full_definition(api_client, catalog):
@@ -372,7 +389,7 @@ def test_inactive_tool_when_deactivated_then_hidden_not_buyable_but_usable_if_ow
     detail = api_client.get(f"{API}/tools/focus/")
     bought = buy(auth_client, "focus")
 
-    assert [tool["slug"] for tool in listing.json()] == ["coffee", "rest"]
+    assert [tool["slug"] for tool in listing.json()] == ["coffee", "freeze", "rest"]
     assert (detail.status_code, error_code(detail)) == (404, "tool_not_found")
     assert (bought.status_code, error_code(bought)) == (404, "tool_not_found")
     assert state_of(user).loyalty == 100

@@ -53,7 +53,7 @@ def snapshot() -> tuple[list, list]:
 def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
     output = seed()
 
-    assert "tools: 3 created, 0 updated, 0 unchanged" in output
+    assert "tools: 4 created, 0 updated, 0 unchanged" in output
     assert "rewards: 3 created, 0 updated, 0 unchanged" in output
     tools = {row["slug"]: row for row in ToolDefinition.objects.values(*_TOOL_FIELDS)}
     assert {
@@ -63,6 +63,12 @@ def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
         "coffee": (10, 15, 2, 0),
         "rest": (16, 0, -15, 0),
         "focus": (20, 5, 0, 5),
+        "freeze": (25, 0, 0, 0),
+    }
+    freeze = ToolDefinition.objects.get(slug="freeze")
+    assert (freeze.name, freeze.kind, freeze.max_held) == ("Streak Freeze", "streak_freeze", 2)
+    assert set(ToolDefinition.objects.exclude(slug="freeze").values_list("kind", "max_held")) == {
+        ("boost", None)
     }
     rewards = {row["slug"]: row for row in RewardDefinition.objects.values(*_REWARD_FIELDS)}
     assert {
@@ -73,7 +79,7 @@ def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
         "streak_7": ("streak", 7, 25, None, True),
         "checkins_10": ("total_checkins", 10, 0, "rest", False),
     }
-    assert len(SEEDED_TOOLS) == len(SEEDED_REWARDS) == 3
+    assert (len(SEEDED_TOOLS), len(SEEDED_REWARDS)) == (4, 3)
 
 
 def test_seed_catalog_when_run_twice_then_same_rows_and_second_run_unchanged(db):
@@ -82,7 +88,7 @@ def test_seed_catalog_when_run_twice_then_same_rows_and_second_run_unchanged(db)
 
     output = seed()
 
-    assert "tools: 0 created, 0 updated, 3 unchanged" in output
+    assert "tools: 0 created, 0 updated, 4 unchanged" in output
     assert "rewards: 0 created, 0 updated, 3 unchanged" in output
     assert snapshot() == first  # not even updated_at moved
 
@@ -93,6 +99,6 @@ def test_seed_catalog_when_seeded_row_edited_then_restored_and_admin_flags_kept(
 
     output = seed()
 
-    assert "tools: 0 created, 1 updated, 2 unchanged" in output
+    assert "tools: 0 created, 1 updated, 3 unchanged" in output
     coffee = ToolDefinition.objects.get(slug="coffee")
     assert (coffee.price, coffee.is_active) == (10, False)

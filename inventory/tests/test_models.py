@@ -71,6 +71,25 @@ def test_tool_when_delta_at_bounds_then_accepted(db, field):
     assert ToolDefinition.objects.filter(slug__in=["high", "low"]).count() == 2
 
 
+@pytest.mark.parametrize(
+    ("values", "constraint"),
+    [
+        ({"max_held": 0}, "inventory_tooldefinition_max_held_min"),
+        ({"kind": "teleport"}, "inventory_tooldefinition_kind_valid"),
+    ],
+)
+def test_tool_when_kind_or_max_held_invalid_then_refused(db, values, constraint):
+    with pytest.raises(IntegrityError, match=constraint), transaction.atomic():
+        ToolFactory(slug="odd", **values)
+
+    ToolFactory(slug="ice", kind="streak_freeze", max_held=1)
+    ToolFactory(slug="plain", max_held=None)
+    assert set(ToolDefinition.objects.values_list("slug", "kind")) == {
+        ("ice", "streak_freeze"),
+        ("plain", "boost"),
+    }
+
+
 # --- the catalog cannot mint loyalty ------------------------------------------------------------
 
 

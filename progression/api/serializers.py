@@ -7,33 +7,132 @@ per-field machinery costs more CPU than the rest of a GET me/.
 """
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 
+from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import UserOutputSerializer
+from engagement.serializers import StrictSerializer
 from progression.changes import ChangeResult
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
-from progression.rules import STATE_FIELDS
+from progression.rules import STATE_FIELDS, State, StreakStatus, status_of
+from progression.services import get_rules
 
 STATE_OUTPUT_FIELDS = (*STATE_FIELDS, "last_checkin_day")
 
 
-class StateSerializer(serializers.ModelSerializer):
+STATUS_FIELDS = (
+    "timezone",
+    "day_start_hour",
+    "today",
+    "checked_in_today",
+    "next_day_starts_at",
+    "streak_expires_at",
+    "freezes_held",
+    "pause",
+)
+
+
+class StateValuesSerializer(serializers.ModelSerializer):
+    """The replayable values of a state, as a ledger event records them."""
+
     class Meta:
         model = UserState
         fields = list(STATE_OUTPUT_FIELDS)
         read_only_fields = fields
 
 
+class PauseSerializer(serializers.Serializer):
+    start_day = serializers.DateField()
+    end_day = serializers.DateField()
+
+
+class StateSerializer(serializers.ModelSerializer):
+    """The state, with its streak status computed now from the same row (no query)."""
+
+    timezone = serializers.CharField(source="status.timezone", help_text="IANA time zone of the local day.")
+    day_start_hour = serializers.IntegerField(
+        source="status.day_start_hour", help_text="Hour a local day starts."
+    )
+    today = serializers.DateField(source="status.today", help_text="The user's local day now.")
+    checked_in_today = serializers.BooleanField(source="status.checked_in_today")
+    next_day_starts_at = serializers.DateTimeField(source="status.next_day_starts_at")
+    streak_expires_at = serializers.DateTimeField(
+        source="status.streak_expires_at",
+        allow_null=True,
+        help_text="After this instant a check-in no longer continues the streak (freezes held and "
+        "a scheduled pause counted); null when the streak is 0.",
+    )
+    freezes_held = serializers.IntegerField(source="status.freezes_held")
+    pause = PauseSerializer(source="status.pause", allow_null=True, help_text="Scheduled or running pause.")
+
+    class Meta:
+        model = UserState
+        fields = [*STATE_OUTPUT_FIELDS, *STATUS_FIELDS]
+        read_only_fields = fields
+
+    def to_representation(self, instance):
+        return super().to_representation(_WithStatus(instance))
+
+
+class _WithStatus:
+    """A state (UserState or rules.State) and its streak status, for StateSerializer."""
+
+    def __init__(self, state):
+        self.values = state.to_values() if isinstance(state, UserState) else state
+        self.status = status_now(self.values)
+
+    def __getattr__(self, name):
+        return getattr(self.values, name)
+
+
+def status_now(values: State) -> StreakStatus:
+    return status_of(values, now=timezone.now(), rules=get_rules())
+
+
+def _instant(value: datetime | None) -> str | None:
+    """An instant as DRF's DateTimeField renders it (UTC, "Z")."""
+    if value is None:
+        return None
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def state_data(state) -> dict | None:
     """StateSerializer(state).data for a UserState or rules.State, or None."""
     if state is None:
         return None
-    data = {name: getattr(state, name) for name in STATE_OUTPUT_FIELDS}
+    values = state.to_values() if isinstance(state, UserState) else state
+    data = {name: getattr(values, name) for name in STATE_OUTPUT_FIELDS}
     day = data["last_checkin_day"]
     data["last_checkin_day"] = day.isoformat() if day is not None else None
+    status = status_now(values)
+    pause = status.pause
+    data.update(
+        timezone=status.timezone,
+        day_start_hour=status.day_start_hour,
+        today=status.today.isoformat(),
+        checked_in_today=status.checked_in_today,
+        next_day_starts_at=_instant(status.next_day_starts_at),
+        streak_expires_at=_instant(status.streak_expires_at),
+        freezes_held=status.freezes_held,
+        pause=None
+        if pause is None
+        else {"start_day": pause.start_day.isoformat(), "end_day": pause.end_day.isoformat()},
+    )
     return data
+
+
+class PauseInputSerializer(StrictSerializer):
+    days = serializers.IntegerField(min_value=1, max_value=settings.ENGAGEMENT["PAUSE_MAX_DAYS"])
+
+
+class PauseResultSerializer(serializers.Serializer):
+    pause = PauseSerializer()
+    state = StateSerializer()
 
 
 class MeSerializer(serializers.Serializer):
@@ -92,6 +191,11 @@ def change_data(change: ChangeResult) -> dict:
     }
 
 
+class RepairResultSerializer(serializers.Serializer):
+    state = StateSerializer(source="after")
+    changes = ChangesSerializer()
+
+
 class CheckInResultSerializer(ChangeBodySerializer):
     check_in = CheckInSerializer()
 
@@ -115,6 +219,6 @@ class EventSerializer(serializers.ModelSerializer):
     def get_deltas(self, event) -> dict[str, int]:
         return event.deltas()
 
-    @extend_schema_field(StateSerializer)
+    @extend_schema_field(StateValuesSerializer)
     def get_result(self, event) -> dict:
         return {name: getattr(event, name) for name in [*STATE_FIELDS, "last_checkin_day"]}

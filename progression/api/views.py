@@ -8,7 +8,15 @@ from rest_framework.viewsets import GenericViewSet
 
 from accounts import services as account_services
 from accounts.api.serializers import ProfileUpdateInputSerializer
-from engagement.errors import AlreadyCheckedIn
+from engagement.errors import (
+    AlreadyCheckedIn,
+    InsufficientLoyalty,
+    NoPause,
+    NothingToRepair,
+    PauseActive,
+    PauseTooSoon,
+    SettingsChangeTooSoon,
+)
 from engagement.pagination import NewestFirstCursorPagination
 from engagement.schema import INVALID_CURSOR, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.serializers import require_empty_body
@@ -25,12 +33,29 @@ class MeView(APIView):
     @extend_schema(
         tags=["me"],
         request=ProfileUpdateInputSerializer,
-        responses={200: s.MeSerializer, **VALIDATION, **UNAUTHORIZED, **THROTTLED},
+        responses={
+            200: s.MeSerializer,
+            **VALIDATION,
+            **UNAUTHORIZED,
+            409: error_response(
+                "The time zone or day start changed less than a week ago; `retry_at` says when "
+                "it may change again.",
+                SettingsChangeTooSoon,
+            ),
+            **THROTTLED,
+        },
     )
     def patch(self, request):
         data = ProfileUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = account_services.update_profile(user=request.user, **data.validated_data)
+        values = dict(data.validated_data)
+        timezone_name, day_start_hour = values.pop("timezone", None), values.pop("day_start_hour", None)
+        if timezone_name is not None or day_start_hour is not None:
+            # First: it is the part that can be refused, and then nothing has changed.
+            services.change_day_settings(
+                user=request.user, timezone_name=timezone_name, day_start_hour=day_start_hour
+            )
+        user = account_services.update_profile(user=request.user, **values)
         state = selectors.get_state(user)
         return Response(s.me_data(user, state))
 
@@ -97,12 +122,77 @@ class CheckInViewSet(GenericViewSet):
         responses={
             201: s.CheckInResultSerializer,
             **UNAUTHORIZED,
-            409: error_response("Already checked in today (UTC).", AlreadyCheckedIn),
+            409: error_response("Already checked in today (your local day).", AlreadyCheckedIn),
             **THROTTLED,
         },
-        description="Check in for today (UTC day).",
+        description="Check in for today (your local day: time zone and day start). Missed days are "
+        "covered by the streak freezes held (all or none); paused days are not missed.",
     )
     def create(self, request):
         require_empty_body(request)
         result = services.check_in(user=request.user)
         return Response(s.check_in_result_data(result), status=status.HTTP_201_CREATED)
+
+
+class PauseView(APIView):
+    @extend_schema(
+        tags=["me"],
+        request=s.PauseInputSerializer,
+        responses={
+            201: s.PauseResultSerializer,
+            **VALIDATION,
+            **UNAUTHORIZED,
+            409: error_response(
+                "A pause is scheduled or running, or the previous one started too recently.",
+                PauseActive,
+                PauseTooSoon,
+            ),
+            **THROTTLED,
+        },
+        description="Pause the streak for 1..14 local days from today (tomorrow when already checked in).",
+    )
+    def post(self, request):
+        data = s.PauseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pause = services.schedule_pause(user=request.user, days=data.validated_data["days"])
+        state = selectors.get_state(request.user)
+        body = {"pause": s.PauseSerializer(pause).data, "state": s.state_data(state)}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["me"],
+        request=None,
+        responses={
+            204: None,
+            **UNAUTHORIZED,
+            404: error_response("No pause is scheduled or running.", NoPause),
+            **THROTTLED,
+        },
+        description="End the pause: it then ends yesterday, or is deleted if it had not started.",
+    )
+    def delete(self, request):
+        services.end_pause(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StreakRepairView(APIView):
+    @extend_schema(
+        tags=["me"],
+        request=None,
+        responses={
+            200: s.RepairResultSerializer,
+            **UNAUTHORIZED,
+            409: error_response(
+                "No streak reset in the repair window (or already repaired), or not enough loyalty.",
+                NothingToRepair,
+                InsufficientLoyalty,
+            ),
+            **THROTTLED,
+        },
+        description="Within 3 local days after a check-in that reset a streak, buy it back for 50 "
+        "loyalty: streak = the lost streak + the current one.",
+    )
+    def post(self, request):
+        require_empty_body(request)
+        change = services.repair_streak(user=request.user)
+        return Response({"state": s.state_data(change.after), "changes": change.changes})

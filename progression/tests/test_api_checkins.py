@@ -27,6 +27,25 @@ STATE_KEYS = {
     "last_checkin_day",
     "inventory_count",
     "inventory_capacity",
+    "timezone",
+    "day_start_hour",
+    "today",
+    "checked_in_today",
+    "next_day_starts_at",
+    "streak_expires_at",
+    "freezes_held",
+    "pause",
+}
+
+STATUS_KEYS = {
+    "timezone",
+    "day_start_hour",
+    "today",
+    "checked_in_today",
+    "next_day_starts_at",
+    "streak_expires_at",
+    "freezes_held",
+    "pause",
 }
 
 pytestmark = pytest.mark.django_db
@@ -157,7 +176,8 @@ def test_events_when_several_check_ins_then_ledger_newest_first_and_cursor_pagin
     assert {e["kind"] for e in events} == {"check_in"}
     newest = events[0]
     assert set(newest) == {"id", "kind", "reference", "created_at", "deltas", "result"}
-    assert newest["result"] == client.get(ME).json()["state"]
+    assert newest["result"].items() <= client.get(ME).json()["state"].items()
+    assert set(newest["result"]) == set(STATE_KEYS) - STATUS_KEYS
     assert newest["deltas"]["streak"] == -3
     assert newest["deltas"]["total_checkins"] == 1
     assert set(StateEvent.objects.filter(user=user).values_list("id", flat=True)) == {e["id"] for e in events}

@@ -27,6 +27,15 @@ pytestmark = pytest.mark.django_db
         ({"inventory_count": 6}, "progression_userstate_inventory_within_capacity"),
         ({"inventory_count": -1}, "progression_userstate_inventory_within_capacity"),
         ({"inventory_count": 3, "inventory_capacity": 2}, "progression_userstate_inventory_within_capacity"),
+        ({"day_start_hour": 24}, "progression_userstate_day_start_hour_range"),
+        ({"day_start_hour": -1}, "progression_userstate_day_start_hour_range"),
+        ({"freezes_held": 1}, "progression_userstate_freezes_within_inventory"),
+        ({"freezes_held": -1}, "progression_userstate_freezes_within_inventory"),
+        ({"pause_start_day": date(2030, 3, 2)}, "progression_userstate_pause_days"),
+        (
+            {"pause_start_day": date(2030, 3, 2), "pause_end_day": date(2030, 3, 1)},
+            "progression_userstate_pause_days",
+        ),
     ],
     ids=lambda v: (
         ",".join(f"{k}={n}" for k, n in v.items()) if isinstance(v, dict) else v.removeprefix("progression_")
@@ -94,3 +103,24 @@ def test_daily_check_in_when_other_day_or_other_user_then_accepted(user):
     DailyCheckIn.objects.create(user=user, day=date(2030, 3, 2))
     DailyCheckIn.objects.create(user=UserFactory(), day=date(2030, 3, 1))
     assert DailyCheckIn.objects.count() == 3
+
+
+def test_user_state_when_new_fields_in_bounds_then_accepted(user):
+    UserState.objects.filter(user=user).update(
+        day_start_hour=23,
+        inventory_count=2,
+        freezes_held=2,
+        pause_start_day=date(2030, 3, 2),
+        pause_end_day=date(2030, 3, 2),
+    )
+    assert UserState.objects.get(user=user).freezes_held == 2
+
+
+def test_streak_pause_when_end_before_start_then_database_refuses(user):
+    from progression.models import StreakPause
+
+    StreakPause.objects.create(user=user, start_day=date(2030, 3, 2), end_day=date(2030, 3, 2))
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        StreakPause.objects.create(user=user, start_day=date(2030, 4, 2), end_day=date(2030, 4, 1))
+    assert "progression_streakpause_end_after_start" in str(excinfo.value)
+    assert StreakPause.objects.filter(user=user).count() == 1

@@ -138,3 +138,44 @@ def test_check_in_when_outbox_enabled_then_it_costs_one_statement(user_with_hist
     extra = [sql for sql in with_outbox if "django_q_ormq" in sql]
     assert len(extra) == 1 and extra[0].upper().startswith("INSERT"), with_outbox
     assert not any("django_q_ormq" in sql for sql in without_outbox)
+
+
+# POST checkins/ that consumes a freeze: the plain statements plus the freeze rows read, their
+# DELETE (or UPDATE), the state UPDATE and the INSERT of the `freeze_consumed` event.
+CHECK_IN_WITH_FREEZE_STATEMENTS = CHECK_IN_STATEMENTS + 4
+
+
+def test_check_in_when_a_freeze_is_consumed_then_four_more_statements(time_machine, catalog):
+    from inventory.services import buy_tool
+    from progression.services import adjust_state, check_in
+
+    user = UserFactory()
+    check_in(user=user, today=timezone.now().date() - timedelta(days=2))
+    adjust_state(user=user, loyalty=100, note="test budget")
+    buy_tool(user=user, slug="freeze")
+    client = bearer_client(user)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/api/v1/checkins/")
+    assert response.status_code == 201, response.content
+    statements = [
+        q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
+    ]
+    assert len(statements) == CHECK_IN_WITH_FREEZE_STATEMENTS, statements
+    assert StateEvent.objects.filter(user=user, kind="freeze_consumed").count() == 1
+    assert response.json()["state"]["freezes_held"] == 0
+    assert verify_ledger().ok
+
+
+def test_me_when_pause_and_freezes_then_still_fixed_query_budget(catalog, django_assert_max_num_queries):
+    from inventory.services import buy_tool
+    from progression.services import adjust_state, schedule_pause
+
+    user = UserFactory()
+    adjust_state(user=user, loyalty=100, note="test budget")
+    buy_tool(user=user, slug="freeze", quantity=2)
+    schedule_pause(user=user, days=5)
+    client = bearer_client(user)
+    with django_assert_max_num_queries(ME_QUERIES):
+        response = client.get("/api/v1/me/")
+    state = response.json()["state"]
+    assert (state["freezes_held"], state["pause"]["start_day"]) == (2, timezone.now().date().isoformat())

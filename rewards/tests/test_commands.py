@@ -29,13 +29,18 @@ def snapshot() -> tuple[list[dict], list[dict]]:
 
 def test_seed_catalog_when_empty_then_creates_the_spec_catalog():
     out = seed()
-    assert "tools: 3 created, 0 updated, 0 unchanged" in out
+    assert "tools: 4 created, 0 updated, 0 unchanged" in out
     assert "rewards: 3 created, 0 updated, 0 unchanged" in out
     tools = {
         t.slug: (t.price, t.energy_delta, t.fatigue_delta, t.loyalty_delta)
         for t in ToolDefinition.objects.all()
     }
-    assert tools == {"coffee": (10, 15, 2, 0), "rest": (16, 0, -15, 0), "focus": (20, 5, 0, 5)}
+    assert tools == {
+        "coffee": (10, 15, 2, 0),
+        "rest": (16, 0, -15, 0),
+        "focus": (20, 5, 0, 5),
+        "freeze": (25, 0, 0, 0),
+    }
     checkins_10 = RewardDefinition.objects.get(slug="checkins_10")
     assert (checkins_10.condition, checkins_10.threshold, checkins_10.grant_tool_id) == (
         "total_checkins",
@@ -63,4 +68,4 @@ def test_seed_catalog_when_seeded_value_edited_then_restored_but_operator_switch
     coffee = ToolDefinition.objects.get(slug="coffee")
     assert (coffee.price, coffee.is_active) == (10, False)
     assert ToolDefinition.objects.filter(slug="tea").exists()
-    assert "tools: 0 created, 1 updated, 2 unchanged" in out
+    assert "tools: 0 created, 1 updated, 3 unchanged" in out

@@ -116,12 +116,15 @@ class ProfileUpdateInputSerializer(StrictSerializer):
     """PATCH me/: every field is optional; an empty body changes nothing."""
 
     display_name = serializers.CharField(max_length=64, allow_blank=True, required=False)
+    leaderboard_visible = serializers.BooleanField(
+        required=False, help_text="false hides you from every leaderboard and from others' ranks."
+    )
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "display_name", "date_joined"]
+        fields = ["id", "email", "display_name", "leaderboard_visible", "date_joined"]
         read_only_fields = fields
 
 

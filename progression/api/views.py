@@ -30,7 +30,14 @@ class MeView(APIView):
     def patch(self, request):
         data = ProfileUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = account_services.update_profile(user=request.user, **data.validated_data)
+        fields = dict(data.validated_data)
+        visible = fields.pop("leaderboard_visible", None)
+        user = account_services.update_profile(user=request.user, **fields)
+        if visible is not None and visible != user.leaderboard_visible:
+            # A crossing written out here: the leaderboards copy the flag onto the user's scores.
+            from leaderboards.services import set_leaderboard_visible
+
+            user = set_leaderboard_visible(user=user, visible=visible)
         state = selectors.get_state(user)
         return Response(s.me_data(user, state))
 

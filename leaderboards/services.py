@@ -92,12 +92,15 @@ def add_scores(*, user_id: Any, events: tuple[rules.LedgerEvent, ...]) -> int:
     return len(found)
 
 
+_EVENT_FIELDS = ("kind", "loyalty_delta", "streak", "streak_delta", "created_at")
+
+
 def score_after_change(*, state: UserState, change: ChangeResult) -> AfterChangeOutcome:
     """After-change consumer: the change's events into the leaderboard scores. Requires the lock.
 
     Listed after reward unlocking (it must see the reward_claim events) and before the outbox.
     """
-    events = tuple(rules.LedgerEvent(e.kind, e.loyalty_delta, e.streak, e.streak_delta, e.created_at) for e in change.events)
+    events = tuple(rules.LedgerEvent(*(getattr(e, name) for name in _EVENT_FIELDS)) for e in change.events)
     add_scores(user_id=state.user_id, events=events)
     return NOTHING
 

@@ -286,3 +286,18 @@ def test_query_budgets_when_reading_boards_then_fixed(catalog, clock, user, djan
         assert client.get(f"{API}/leaderboards/weekly_loyalty/").status_code == 200
     with django_assert_max_num_queries(6):  # auth user, board, my entry, rank, above, below
         assert client.get(f"{API}/leaderboards/weekly_loyalty/me/").status_code == 200
+
+
+def test_check_in_when_scoring_then_one_statement_for_every_board(catalog, clock, user, settings):
+    """The consumer adds one UPSERT covering the three boards a check-in touches, no more."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert settings.ENGAGEMENT_AFTER_CHANGE.index("leaderboards.services.score_after_change") == 1
+    at(clock, 2)
+    with CaptureQueriesContext(connection) as captured:
+        check_in(user=user)
+
+    ours = [q["sql"] for q in captured.captured_queries if "leaderboards_" in q["sql"]]
+    assert len(ours) == 1 and ours[0].startswith("INSERT"), ours
+    assert LeaderboardEntry.objects.filter(user=user).count() == 3

@@ -178,7 +178,9 @@ def my_standing(board: LeaderboardDefinition, start: date, user, *, around: int 
         return MyStanding(rank=None, score=None, neighbors=[])
     if not entry.visible:
         return MyStanding(rank=None, score=entry.score, neighbors=[])
-    rank = rank_of(entry)
+    from leaderboards import ranks
+
+    rank = ranks.cached_rank(board.slug, start, entry.user_id) or rank_of(entry)
     s, r, u = entry.score, entry.reached_at, entry.user_id
     ahead = Q(score__gt=s) | Q(score=s, reached_at__lt=r) | Q(score=s, reached_at=r, user_id__lt=u)
     behind = Q(score__lt=s) | Q(score=s, reached_at__gt=r) | Q(score=s, reached_at=r, user_id__gt=u)
@@ -209,10 +211,11 @@ def recount(board: LeaderboardDefinition, start: date) -> dict[Any, int]:
         events = events.filter(created_at__lt=rules.instant(end))
     board_rule = rules.Board(slug=board.slug, metric=board.metric, period=board.period)
     by_user: dict[Any, list[rules.LedgerEvent]] = {}
-    for user_id, *values in events.values_list(
+    for user_id, kind, loyalty_delta, streak, streak_delta, created_at in events.values_list(
         "user_id", "kind", "loyalty_delta", "streak", "streak_delta", "created_at"
     ):
-        by_user.setdefault(user_id, []).append(rules.LedgerEvent(*values))
+        event = rules.LedgerEvent(kind, loyalty_delta, streak, streak_delta, created_at)
+        by_user.setdefault(user_id, []).append(event)
     scores: dict[Any, int] = {}
     for user_id, user_events in by_user.items():
         found = rules.contributions([board_rule], user_events)

@@ -18,8 +18,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from engagement.cache import redis_cache
 from engagement.db import db_value
-from leaderboards import rules, selectors
+from leaderboards import ranks, rules, selectors
 from leaderboards.models import (
     LeaderboardDefinition,
     LeaderboardEntry,
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+_RETURNING = " RETURNING board_id, period_start, user_id, score, reached_at, visible"
 
 
 def _score_sql(rows: int, best_boards: tuple[str, ...]) -> str:
@@ -87,9 +91,21 @@ def add_scores(*, user_id: Any, events: tuple[rules.LedgerEvent, ...]) -> int:
         ]
     if best_boards:
         params += [*best_boards, *best_boards]
+    sql = _score_sql(len(found), best_boards)
+    cache_ranks = redis_cache() is not None and connection.features.can_return_columns_from_insert
     with connection.cursor() as cursor:
-        cursor.execute(_score_sql(len(found), best_boards), params)
+        cursor.execute(sql + _RETURNING if cache_ranks else sql, params)
+        if cache_ranks:
+            written = [
+                (board, _date(start), user_id, score, reached_at, visible)
+                for board, start, user_id, score, reached_at, visible in cursor.fetchall()
+            ]
+            ranks.record_after_commit(written, {b.slug: b.period for b in boards})
     return len(found)
+
+
+def _date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 _EVENT_FIELDS = ("kind", "loyalty_delta", "streak", "streak_delta", "created_at")
@@ -111,6 +127,12 @@ def set_leaderboard_visible(*, user: User, visible: bool) -> User:
         lock_state(user)
         User.objects.filter(pk=user.pk).update(leaderboard_visible=visible)
         LeaderboardEntry.objects.filter(user_id=user.pk).exclude(visible=visible).update(visible=visible)
+        if redis_cache() is not None:
+            rows = LeaderboardEntry.objects.filter(user_id=user.pk).values_list(
+                "board_id", "period_start", "user_id", "score", "reached_at", "visible", "board__period"
+            )
+            periods = {row[0]: row[6] for row in rows}
+            ranks.replace_user([row[:6] for row in rows], periods)
     user.leaderboard_visible = visible
     return user
 
@@ -243,6 +265,46 @@ def finalize_leaderboards(*, now: datetime | None = None) -> list[Finalized]:
         assert previous is not None
         done.append(finalize_period(board=board, period_start=previous, now=now))
     return done
+
+
+def rebuild_rank_caches(
+    *, only_missing: bool = False, now: datetime | None = None
+) -> list[tuple[str, date, int]]:
+    """Rebuild the rank cache of every active board's current period (and previous one) from
+    the entries; with only_missing, only the sets that are not ready. Periodic job and
+    `manage.py rebuild_leaderboards`. Does nothing without Redis."""
+    if ranks.client() is None:
+        return []
+    today = rules.utc_day(now or timezone.now())
+    done = []
+    for board in selectors.active_definitions():
+        current = rules.period_start(board.period, today)
+        for start in (current, rules.previous_start(board.period, current)):
+            if start is None or (only_missing and ranks.is_ready(board.slug, start)):
+                continue
+            entries = LeaderboardEntry.objects.filter(board=board, period_start=start)
+            visible = entries.filter(visible=True).values_list("user_id", "score", "reached_at")
+
+            def changed_since(instant, entries=entries, board=board):
+                rows = entries.filter(reached_at__gte=instant).values_list(
+                    "board_id", "period_start", "user_id", "score", "reached_at", "visible"
+                )
+                return list(rows)
+
+            count = ranks.rebuild(
+                board=board.slug,
+                period=board.period,
+                start=start,
+                rows=visible.iterator(chunk_size=ranks.BATCH),
+                changed_since=changed_since,
+            )
+            done.append((board.slug, start, count))
+    return done
+
+
+def rebuild_missing_rank_caches() -> list[tuple[str, date, int]]:
+    """Periodic job: rebuild the rank caches that are not ready (a new period, a flushed Redis)."""
+    return rebuild_rank_caches(only_missing=True)
 
 
 def seed_boards():

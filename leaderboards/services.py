@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -97,7 +97,7 @@ def add_scores(*, user_id: Any, events: tuple[rules.LedgerEvent, ...]) -> int:
         cursor.execute(sql + _RETURNING if cache_ranks else sql, params)
         if cache_ranks:
             written = [
-                (board, _date(start), user_id, score, reached_at, visible)
+                (board, _date(start), user_id, score, _instant(reached_at), bool(visible))
                 for board, start, user_id, score, reached_at, visible in cursor.fetchall()
             ]
             ranks.record_after_commit(written, {b.slug: b.period for b in boards})
@@ -105,7 +105,16 @@ def add_scores(*, user_id: Any, events: tuple[rules.LedgerEvent, ...]) -> int:
 
 
 def _date(value) -> date:
+    """A date column read back by a raw cursor (SQLite returns text)."""
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _instant(value) -> datetime:
+    """A datetime column read back by a raw cursor (SQLite returns text, in UTC)."""
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 _EVENT_FIELDS = ("kind", "loyalty_delta", "streak", "streak_delta", "created_at")
@@ -128,8 +137,10 @@ def set_leaderboard_visible(*, user: User, visible: bool) -> User:
         User.objects.filter(pk=user.pk).update(leaderboard_visible=visible)
         LeaderboardEntry.objects.filter(user_id=user.pk).exclude(visible=visible).update(visible=visible)
         if redis_cache() is not None:
-            rows = LeaderboardEntry.objects.filter(user_id=user.pk).values_list(
-                "board_id", "period_start", "user_id", "score", "reached_at", "visible", "board__period"
+            rows = list(
+                LeaderboardEntry.objects.filter(user_id=user.pk).values_list(
+                    "board_id", "period_start", "user_id", "score", "reached_at", "visible", "board__period"
+                )
             )
             periods = {row[0]: row[6] for row in rows}
             ranks.replace_user([row[:6] for row in rows], periods)

@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 LOCK_ARGS ?=
 
-.PHONY: install lock run worker test lint format bench bench-scale bench-webhooks clean
+.PHONY: install lock run worker test lint format bench bench-scale bench-webhooks bench-leaderboards clean
 
 # The venv installs the dev lock (the runtime lock plus the tools), every file checked against
 # its hash; it is redone whenever a lock changes.
@@ -72,6 +72,10 @@ bench: install
 # Webhook delivery throughput with real worker processes; see bench/webhooks.py.
 bench-webhooks: install
 	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.webhooks $(BENCH_ARGS)
+
+# Leaderboard top-100 and me/ at 1,000,000 entries in one period; see bench/leaderboards.py.
+bench-leaderboards: install
+	DATABASE_URL="$(BENCH_LEADERBOARDS_DATABASE_URL)" $(BIN)/python -m bench.leaderboards $(BENCH_ARGS)
 
 bench-scale: install
 	DATABASE_URL="$(BENCH_DATABASE_URL)" $(BIN)/python -m bench.run --scale 100000 --phases A,B $(BENCH_ARGS)

@@ -64,9 +64,16 @@ def auth_client(user):
 
 @pytest.fixture
 def catalog(db):
-    """The seeded tools and rewards, as seed_catalog writes them."""
+    """The seeded tools, rewards and leaderboards, as seed_catalog writes them."""
     from inventory.services import seed_tools
+    from leaderboards.services import seed_boards
     from rewards.services import seed_rewards
 
     seed_tools()
     seed_rewards()
+    seed_boards()
+    # Warm this process's copy of the active boards, as a running server's is (one query per
+    # 30 s): the query budgets count what every change costs, not that refresh.
+    from leaderboards.selectors import active_boards
+
+    active_boards()

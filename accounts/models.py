@@ -47,6 +47,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # whose skeleton an earlier account already had (the migration reports them).
     email_key = models.CharField(max_length=512, unique=True, null=True, editable=False)
     display_name = models.CharField(max_length=64, blank=True, default="")
+    # False hides the user from every leaderboard and from others' ranks (PATCH me/); the
+    # leaderboards app copies it onto the user's score rows (leaderboards.services).
+    leaderboard_visible = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)

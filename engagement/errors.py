@@ -323,6 +323,14 @@ class AlreadyClaimed(Conflict):
     message = "This reward has already been claimed."
 
 
+# --- Leaderboards ---------------------------------------------------------------------------
+
+
+class LeaderboardNotFound(NotFound):
+    code = "leaderboard_not_found"
+    message = "No such leaderboard."
+
+
 # --- Idempotency-Key ------------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "progression",
     "inventory",
     "rewards",
+    "leaderboards",
     "analytics",
     "webhooks",
 ]
@@ -363,6 +364,8 @@ ENGAGEMENT = {
 # progression.changes.AfterChangeOutcome; later consumers see what earlier ones added.
 ENGAGEMENT_AFTER_CHANGE = [
     "rewards.services.unlock_after_change",  # unlock rewards; auto-claim them (reward_claim events)
+    # Leaderboard scores: one UPSERT for every board the change's events touch (claims included).
+    "leaderboards.services.score_after_change",
     # Then the outbox: the change's webhook messages as one queued job (it sees every event).
     "webhooks.services.enqueue_after_change",
     "engagement.metrics.count_after_change",  # Prometheus domain counters, once the change commits
@@ -417,6 +420,12 @@ ENGAGEMENT_PERIODIC_JOBS = [
     },
     {"name": "purge old webhook deliveries", "func": "webhooks.services.purge_deliveries", "every": "daily"},
     {"name": "purge old failed jobs", "func": "engagement.queue.purge_failed_jobs", "every": "daily"},
+    # A period is finalized within the hour after it ends (once: see leaderboards.services).
+    {
+        "name": "finalize leaderboards",
+        "func": "leaderboards.services.finalize_leaderboards",
+        "every": "hourly",
+    },
 ]
 
 # --- Webhooks (README "Webhooks") -------------------------------------------------
@@ -427,6 +436,10 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_DISABLE_AFTER_FAILURES = 50
 WEBHOOK_DELIVERY_RETENTION = timedelta(days=30)
+
+# --- Leaderboards (README "Leaderboards") -----------------------------------------------
+# How many top ranks a finished period's result snapshot keeps (the prize ranks at least).
+LEADERBOARD_RESULT_SIZE = env.int("ENGAGEMENT_LEADERBOARD_RESULT_SIZE", default=100)
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("progression.api.urls")),
     path("", include("inventory.api.urls")),
     path("", include("rewards.api.urls")),
+    path("", include("leaderboards.api.urls")),
 ]
 
 urlpatterns = [

@@ -141,12 +141,15 @@ class ProfileUpdateInputSerializer(StrictSerializer):
     day_start_hour = serializers.IntegerField(
         min_value=0, max_value=23, required=False, help_text="Hour (0..23) at which your local day starts."
     )
+    leaderboard_visible = serializers.BooleanField(
+        required=False, help_text="false hides you from every leaderboard and from others' ranks."
+    )
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "display_name", "date_joined"]
+        fields = ["id", "email", "display_name", "leaderboard_visible", "date_joined"]
         read_only_fields = fields
 
 

@@ -46,7 +46,7 @@ def test_register_valid_returns_201_user_and_working_token_pair(api_client):
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == {"user", "access", "refresh"}
-    assert set(body["user"]) == {"id", "email", "display_name", "date_joined"}
+    assert set(body["user"]) == {"id", "email", "display_name", "leaderboard_visible", "date_joined"}
     assert body["user"]["email"] == "ann@example.com"
     assert body["user"]["display_name"] == "Ann"
     user = User.objects.get()

@@ -27,6 +27,7 @@ def test_me_get_returns_user_and_state(auth_client, user):
         "id": str(user.pk),
         "email": user.email,
         "display_name": user.display_name,
+        "leaderboard_visible": True,
         "date_joined": body["user"]["date_joined"],
     }
     assert body["state"]["energy"] == 50

@@ -37,6 +37,9 @@ ENDPOINTS = {
     "/api/v1/inventory/{slug}/use/": {"post"},
     "/api/v1/rewards/": {"get"},
     "/api/v1/rewards/{slug}/claim/": {"post"},
+    "/api/v1/leaderboards/": {"get"},
+    "/api/v1/leaderboards/{slug}/": {"get"},
+    "/api/v1/leaderboards/{slug}/me/": {"get"},
 }
 # Public: no token read at all (auth), or an optional one (the catalog reads a token when sent).
 NO_TOKEN = {"/api/v1/auth/register/", "/api/v1/auth/token/", "/api/v1/auth/token/refresh/"}

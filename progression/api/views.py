@@ -50,12 +50,18 @@ class MeView(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         timezone_name, day_start_hour = values.pop("timezone", None), values.pop("day_start_hour", None)
+        visible = values.pop("leaderboard_visible", None)
         if timezone_name is not None or day_start_hour is not None:
             # First: it is the part that can be refused, and then nothing has changed.
             services.change_day_settings(
                 user=request.user, timezone_name=timezone_name, day_start_hour=day_start_hour
             )
         user = account_services.update_profile(user=request.user, **values)
+        if visible is not None and visible != user.leaderboard_visible:
+            # A crossing written out here: the leaderboards copy the flag onto the user's scores.
+            from leaderboards.services import set_leaderboard_visible
+
+            user = set_leaderboard_visible(user=user, visible=visible)
         state = selectors.get_state(user)
         return Response(s.me_data(user, state))
 

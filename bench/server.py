@@ -26,7 +26,8 @@ def app_environment(url: str, *, workers: int, threads: int) -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_LOG_LEVEL": "WARNING",
+        # Production logging: the app's INFO lines (one per request) are part of what is measured.
+        "DJANGO_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
         "THROTTLE_USER": unlimited,
         "THROTTLE_ANON": unlimited,
         "THROTTLE_LOGIN": unlimited,

@@ -63,7 +63,9 @@ def _select_sql(model: type[models.Model], field_name: str, for_update: bool, us
 
 
 @functools.cache
-def _row_loader(model: type[models.Model], using: str) -> tuple[tuple[str, ...], tuple[tuple[int, Any, list], ...]]:
+def _row_loader(
+    model: type[models.Model], using: str
+) -> tuple[tuple[str, ...], tuple[tuple[int, Any, list], ...]]:
     """The attnames of the model's concrete fields and, per column that needs any, its converters.
 
     The converters are the compiler's for a plain column (the backend's, then the field's:

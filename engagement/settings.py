@@ -172,8 +172,10 @@ AXES_VERBOSE = False  # the request log already has each answer
 # installed outside DEBUG; the system check engagement.E001 stops a process that asks for it there.
 DEV_AUTH_HEADER_REQUESTED = env.bool("DEV_AUTH_HEADER", default=False)
 DEV_AUTH_HEADER = DEBUG and DEV_AUTH_HEADER_REQUESTED
+# Argon2id at OWASP's minimum (accounts/hashers.py); a hash stored with other Argon2 parameters
+# is re-hashed with these on the next login.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.OWASPArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",

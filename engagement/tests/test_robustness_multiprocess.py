@@ -24,10 +24,10 @@ import httpx
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.hashers import OWASPArgon2PasswordHasher
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from engagement.audit import verify_ledger
@@ -270,7 +270,7 @@ def test_gunicorn_four_workers_mixed_load_no_5xx_and_login_throttle_exact_across
     password = "load-test-password-42"
     # The server keeps the production hashers; store the password the way it would.
     User.objects.filter(pk=login_user.pk).update(
-        password=Argon2PasswordHasher().encode(password, Argon2PasswordHasher().salt())
+        password=OWASPArgon2PasswordHasher().encode(password, OWASPArgon2PasswordHasher().salt())
     )
     events_before = StateEvent.objects.count()
 

@@ -417,6 +417,12 @@ WEBHOOK_DELIVERY_RETENTION = timedelta(days=30)
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
+if not DEBUG:
+    # Every request writes an access line (engagement.middleware.RequestIDMiddleware): log
+    # records skip the caller's file and line and the thread and process names no format prints.
+    from engagement.logging import skip_unused_record_fields
+
+    skip_unused_record_fields()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

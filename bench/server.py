@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -129,6 +130,7 @@ class PgBouncer:
         self.pool_size = pool_size
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.config_dir: Path | None = None
         dbname = conninfo["dbname"]
         user = conninfo.get("user") or "postgres"
         self.url = f"postgres://{user}@127.0.0.1:{self.port}/{dbname}"
@@ -151,8 +153,12 @@ class PgBouncer:
         keys = ("host", "port", "dbname", "user")
         target = " ".join(f"{key}={self.conninfo[key]}" for key in keys if self.conninfo.get(key))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "userlist.txt").write_text(f'"{user}" ""\n', encoding="utf-8")
-        ini = self.workdir / "pgbouncer.ini"
+        # Its own directory under the system's temporary one: dropped to the postgres user,
+        # PgBouncer must be able to reach the files (pytest's tmp_path is private to root).
+        self.config_dir = Path(tempfile.mkdtemp(prefix="engagement-pgbouncer-"))
+        os.chmod(self.config_dir, 0o755)  # noqa: S103 (the postgres user reads the config)
+        (self.config_dir / "userlist.txt").write_text(f'"{user}" ""\n', encoding="utf-8")
+        ini = self.config_dir / "pgbouncer.ini"
         ini.write_text(
             "\n".join(
                 [
@@ -163,7 +169,7 @@ class PgBouncer:
                     f"listen_port = {self.port}",
                     "unix_socket_dir =",
                     "auth_type = trust",
-                    f"auth_file = {self.workdir / 'userlist.txt'}",
+                    f"auth_file = {self.config_dir / 'userlist.txt'}",
                     "pool_mode = transaction",
                     f"default_pool_size = {self.pool_size}",
                     "max_client_conn = 1000",
@@ -178,7 +184,6 @@ class PgBouncer:
         )
         command = [binary, str(ini)]
         if os.geteuid() == 0:
-            os.chmod(self.workdir, 0o755)  # noqa: S103 (the postgres user reads the config)
             command[1:1] = ["-u", "postgres"]
         with open(self.workdir / "pgbouncer.log", "w", encoding="utf-8") as log_file:
             self.proc = subprocess.Popen(  # noqa: S603
@@ -187,13 +192,16 @@ class PgBouncer:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.__exit__()
                 raise RuntimeError(f"pgbouncer exited with {self.proc.returncode}; see {self.workdir}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
                 return self
             time.sleep(0.1)
-        stop_process_group(self.proc)
+        self.__exit__()
         raise RuntimeError("pgbouncer did not listen within 15 s")
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
             stop_process_group(self.proc)
+        if self.config_dir is not None:
+            shutil.rmtree(self.config_dir, ignore_errors=True)

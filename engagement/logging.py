@@ -83,16 +83,15 @@ class JSONFormatter(logging.Formatter):
     """
 
     _encode = json.JSONEncoder(default=str).encode
-    _second = -1
-    _second_text = ""
+    _second: tuple[int, str] = (-1, "")  # a whole second and its text, replaced as one
 
     def _time(self, created: float) -> str:
-        second = int(created)
-        if second != self._second:
-            # One formatter per handler, shared by threads: a stale pair only costs a recompute.
-            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        whole = int(created)
+        second = self._second
+        if second[0] != whole:
+            second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
             self._second = second
-        return f"{self._second_text}.{int((created - second) * 1_000_000):06d}+00:00"
+        return f"{second[1]}.{int((created - whole) * 1_000_000):06d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {

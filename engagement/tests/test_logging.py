@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
@@ -292,3 +293,14 @@ def test_access_line_when_errors_at_warning_level_then_every_4xx_and_5xx_still_l
     assert [(line["level"], line["status_code"]) for line in lines] == [("WARNING", 401)] * 3 + [
         ("ERROR", 500)
     ] * 3
+
+
+@pytest.mark.parametrize("created", [1700000000.000123, 1700000000.999999, 1700000001.5])
+def test_json_time_when_formatted_then_utc_iso_with_microseconds(created):
+    record = _record("tick")
+    record.created = created
+
+    line = json.loads(JSONFormatter().format(record))
+
+    expected = datetime.fromtimestamp(int(created), UTC).replace(microsecond=int((created % 1) * 1_000_000))
+    assert line["time"] == expected.isoformat(timespec="microseconds")

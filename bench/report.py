@@ -153,8 +153,10 @@ def print_report(results: dict) -> None:
     config = results["config"]
     log()
     log("=" * 100)
+    instances = config.get("instances", 1)
+    through = f"{instances} instances through PgBouncer, each " if instances > 1 else ""
     log(
-        f"{results['run_id']}: {config['workers']} workers x {config['threads']} threads, "
+        f"{results['run_id']}: {through}{config['workers']} workers x {config['threads']} threads, "
         f"concurrency {config['concurrency']}, {config['users']} users, {config['cores']} cores, "
         f"cache {config['cache']}, pool {config['pool']}"
     )

@@ -54,6 +54,7 @@ CPU_GROUPS = {
     "postgres_bench": "postgres (backends of the bench database)",
     "postgres_other": "postgres (other: WAL writer, checkpointer, other databases)",
     "load_generator": "load generator",
+    "pgbouncer": "pgbouncer (--instances)",
     "rest_of_machine": "rest of the machine",
 }
 
@@ -61,8 +62,11 @@ CPU_GROUPS = {
 class CpuMeter:
     """CPU seconds per group of processes between two snapshots of /proc/<pid>/stat."""
 
-    def __init__(self, *, app_pid: int, admin_conninfo: str, dbname: str):
-        self.app_pid = app_pid
+    def __init__(
+        self, *, app_pids: list[int], admin_conninfo: str, dbname: str, pgbouncer_pid: int | None = None
+    ):
+        self.app_pids = app_pids
+        self.pgbouncer_pid = pgbouncer_pid
         self.admin_conninfo = admin_conninfo
         self.dbname = dbname
 
@@ -76,12 +80,15 @@ class CpuMeter:
     def groups(self, loadgen_pid: int) -> dict[str, set[int]]:
         postgres = {pid for pid in all_pids() if _comm(pid) == "postgres"}
         bench = self._bench_backends() & postgres
-        return {
-            "app": {self.app_pid, *children_of(self.app_pid)},
+        groups = {
+            "app": {pid for app in self.app_pids for pid in (app, *children_of(app))},
             "postgres_bench": bench,
             "postgres_other": postgres - bench,
             "load_generator": {loadgen_pid},
         }
+        if self.pgbouncer_pid is not None:
+            groups["pgbouncer"] = {self.pgbouncer_pid}
+        return groups
 
     def snapshot(self, loadgen_pid: int) -> dict:
         pids = set().union(*self.groups(loadgen_pid).values())

@@ -42,6 +42,11 @@ class BenchDatabase:
             self._admin(f"CREATE DATABASE {self.identifier}")
         return self
 
+    def set_statement_timeout(self, env: dict[str, str]) -> None:
+        """The app's statement_timeout on the database: behind PgBouncer it cannot send it at startup."""
+        milliseconds = int(env.get("DATABASE_STATEMENT_TIMEOUT_MS", "5000"))
+        self._admin(f"ALTER DATABASE {self.identifier} SET statement_timeout = {milliseconds}")
+
     def __exit__(self, *exc) -> None:
         if self.owned and not self.keep:
             self._admin(f"DROP DATABASE IF EXISTS {self.identifier} WITH (FORCE)")

@@ -17,7 +17,12 @@ Scenarios (every request carries `Authorization: Bearer <access>`):
 - me:       GET me/, in a loop.
 - mixed:    MIXED_ITERATION in a loop: a check-in by a fresh user and GET me/ as that user,
             then buy, use and GET me/ as a user with loyalty.
+- login:    POST auth/token/ with email and password (Argon2id), in a loop over the login users.
+- register: POST auth/register/ with a new email each time, in a loop.
 - warmup:   GET me/ for a few seconds, not reported.
+
+With several base URLs (bench --instances N) the client spreads its requests over them in turn,
+as a round-robin load balancer would.
 
 In the loops each concurrent task owns its own slice of the users (user i goes to task
 i % concurrency); check-ins take the next unused user from a shared queue. Either way two
@@ -32,6 +37,7 @@ app it measures.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import subprocess
@@ -59,7 +65,11 @@ PHASES = {
     "B": ("buy_use", "buy + use loop"),
     "C": ("me", "GET me/ loop"),
     "D": ("mixed", "mixed loop (check-in, me, buy, use, me)"),
+    "L": ("login", "login loop (Argon2id)"),
+    "R": ("register", "registration loop (Argon2id), a new email each"),
 }
+# The password of the login phase's users and of every registration.
+BENCH_PASSWORD = "bench-orbit-castle-71"
 
 # One iteration of the mixed scenario: (endpoint, which user). Its request counts are what
 # bench.ceiling weighs its pgbench scripts by.
@@ -78,6 +88,8 @@ def endpoint_label(endpoint: str) -> str:
         "buy": "POST tools/{slug}/buy/",
         "use": "POST inventory/{slug}/use/",
         "me": "GET me/",
+        "login": "POST auth/token/",
+        "register": "POST auth/register/",
     }[endpoint]
 
 
@@ -97,31 +109,40 @@ class Recorder:
 
 
 class Client:
-    def __init__(self, base_url: str, concurrency: int, tool: str):
-        self.session = aiohttp.ClientSession(
-            base_url=base_url,
-            connector=aiohttp.TCPConnector(limit=concurrency, force_close=False),
-            timeout=aiohttp.ClientTimeout(total=30.0),
-            headers={"Content-Type": "application/json"},
-        )
+    def __init__(self, base_urls: list[str], concurrency: int, tool: str):
+        self.sessions = [
+            aiohttp.ClientSession(
+                base_url=base_url,
+                connector=aiohttp.TCPConnector(limit=concurrency, force_close=False),
+                timeout=aiohttp.ClientTimeout(total=30.0),
+                headers={"Content-Type": "application/json"},
+            )
+            for base_url in base_urls
+        ]
+        self.turn = itertools.count()
         self.tool = tool
         self.recorder = Recorder()
 
-    def request_args(self, endpoint: str) -> tuple[str, str, bytes | None]:
+    def request_args(self, endpoint: str, who: str) -> tuple[str, str, bytes | None]:
         if endpoint == "checkin":
             return "POST", f"{API}checkins/", None
         if endpoint == "buy":
             return "POST", f"{API}tools/{self.tool}/buy/", b'{"quantity": 1}'
         if endpoint == "use":
             return "POST", f"{API}inventory/{self.tool}/use/", None
+        if endpoint in {"login", "register"}:
+            path = "auth/token/" if endpoint == "login" else "auth/register/"
+            return "POST", f"{API}{path}", json.dumps({"email": who, "password": BENCH_PASSWORD}).encode()
         return "GET", f"{API}me/", None
 
-    async def call(self, endpoint: str, token: str) -> None:
-        method, url, body = self.request_args(endpoint)
-        headers = {"Authorization": f"Bearer {token}"}
+    async def call(self, endpoint: str, who: str) -> None:
+        """One request; `who` is the access token, or the email for login and register."""
+        method, url, body = self.request_args(endpoint, who)
+        headers = {} if endpoint in {"login", "register"} else {"Authorization": f"Bearer {who}"}
+        session = self.sessions[next(self.turn) % len(self.sessions)]
         started = time.perf_counter()
         try:
-            async with self.session.request(method, url, data=body, headers=headers) as response:
+            async with session.request(method, url, data=body, headers=headers) as response:
                 content = await response.read()
                 status = str(response.status)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -131,14 +152,15 @@ class Client:
     async def open_connections(self, count: int) -> None:
         """Open the keep-alive connections before the clock starts, as a long-running client has them."""
 
-        async def probe():
-            async with self.session.get("/healthz") as response:
+        async def probe(session):
+            async with session.get("/healthz") as response:
                 await response.read()
 
-        await asyncio.gather(*(probe() for _ in range(count)))
+        await asyncio.gather(*(probe(session) for session in self.sessions for _ in range(count)))
 
     async def close(self) -> None:
-        await self.session.close()
+        for session in self.sessions:
+            await session.close()
 
 
 async def run_checkin(client: Client, tokens: list[str], concurrency: int, deadline: float) -> None:
@@ -190,6 +212,17 @@ async def run_mixed(
     return exhausted
 
 
+async def run_register(client: Client, concurrency: int, deadline: float, prefix: str) -> None:
+    """Registrations with new emails until the deadline."""
+    numbers = itertools.count()
+
+    async def task() -> None:
+        while time.perf_counter() < deadline:
+            await client.call("register", f"{prefix}-{next(numbers)}@bench.example.com")
+
+    await asyncio.gather(*(task() for _ in range(concurrency)))
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     if not sorted_values:
@@ -220,7 +253,7 @@ def summarize(recorder: Recorder, elapsed: float) -> dict:
 
 async def main_async(plan: dict) -> dict:
     concurrency = plan["concurrency"]
-    client = Client(plan["base_url"], concurrency, plan.get("tool", "coffee"))
+    client = Client(plan["base_urls"], concurrency, plan.get("tool", "coffee"))
     scenario = plan["scenario"]
     loyal = plan.get("tokens", [])
     fresh = plan.get("fresh_tokens", [])
@@ -241,6 +274,10 @@ async def main_async(plan: dict) -> dict:
         await run_loop(client, loyal, concurrency, deadline, ("me",))
     elif scenario == "mixed":
         extra = await run_mixed(client, loyal, fresh, concurrency, deadline)
+    elif scenario == "login":
+        await run_loop(client, plan["emails"], concurrency, deadline, ("login",))
+    elif scenario == "register":
+        await run_register(client, concurrency, deadline, plan["run_id"])
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
     elapsed = time.perf_counter() - started

@@ -13,6 +13,77 @@ def log(message: str = "") -> None:
     print(message, flush=True)
 
 
+# SPEC section 16: app CPU per request (ms) by endpoint, p99 <= 3 x p50, login and register rates.
+CPU_TARGET_MS = {
+    "POST checkins/": 2.0,
+    "POST tools/{slug}/buy/": 2.5,
+    "POST inventory/{slug}/use/": 2.5,
+    "GET me/": 1.2,
+}
+P99_OVER_P50_MAX = 3.0
+HASHING_MIN_RPS = 40.0
+
+
+def cpu_target_ms(result: dict) -> float | None:
+    """The phase's app CPU target: its endpoints' targets weighed by their request counts."""
+    endpoints = result["endpoints"]
+    counted = {label: e["requests"] for label, e in endpoints.items() if label in CPU_TARGET_MS}
+    total = sum(counted.values())
+    if not total or len(counted) != len(endpoints):
+        return None
+    return sum(CPU_TARGET_MS[label] * n for label, n in counted.items()) / total
+
+
+def spec_rows(results: dict) -> list[dict]:
+    """Per phase: app CPU per request against SPEC 16, the worst p99/p50, 5xx, req/s."""
+    rows = []
+    for name, result in results["phases"].items():
+        totals = phase_totals(result)
+        cpu = result.get("cpu") or {}
+        app_ms = 1000 * cpu["app"]["cpu_s"] / totals["requests"] if cpu and totals["requests"] else None
+        ratios = [e["p99_ms"] / e["p50_ms"] for e in result["endpoints"].values() if e["p50_ms"]]
+        rows.append(
+            {
+                "phase": name,
+                "rps": totals["rps"],
+                "app_ms": app_ms,
+                "target_ms": cpu_target_ms(result),
+                "p50_ms": max((e["p50_ms"] for e in result["endpoints"].values()), default=0.0),
+                "p99_ms": max((e["p99_ms"] for e in result["endpoints"].values()), default=0.0),
+                "p99_over_p50": max(ratios, default=0.0),
+                "server_errors": totals["server_errors"],
+            }
+        )
+    return rows
+
+
+def format_spec_table(results: dict) -> list[str]:
+    lines = [
+        "SPEC 16 targets: app CPU per request (check-in 2.0, buy/use 2.5, GET me/ 1.2 ms), "
+        f"p99 <= {P99_OVER_P50_MAX:.0f} x p50, no 5xx, login/register >= {HASHING_MIN_RPS:.0f}/s",
+        f"  {'phase':8} {'req/s':>7} {'app ms':>7} {'target':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'p99/p50':>7} {'5xx':>5}  verdict",
+    ]
+    for row in spec_rows(results):
+        missed = []
+        if row["target_ms"] is not None and row["app_ms"] is not None and row["app_ms"] > row["target_ms"]:
+            missed.append("cpu")
+        if row["p99_over_p50"] > P99_OVER_P50_MAX:
+            missed.append("p99")
+        if row["server_errors"]:
+            missed.append("5xx")
+        if row["phase"][0] in {"L", "R"} and row["rps"] < HASHING_MIN_RPS:
+            missed.append("rate")
+        target = f"{row['target_ms']:.2f}" if row["target_ms"] is not None else "-"
+        app_ms = f"{row['app_ms']:.2f}" if row["app_ms"] is not None else "-"
+        lines.append(
+            f"  {row['phase']:8} {row['rps']:>7.0f} {app_ms:>7} {target:>7} {row['p50_ms']:>7.1f} "
+            f"{row['p99_ms']:>7.1f} {row['p99_over_p50']:>7.1f} {row['server_errors']:>5}  "
+            + ("ok" if not missed else "missed: " + ", ".join(missed))
+        )
+    return lines
+
+
 def phase_totals(result: dict) -> dict:
     endpoints = result["endpoints"].values()
     requests = sum(e["requests"] for e in endpoints)
@@ -49,7 +120,8 @@ def format_phase(name: str, result: dict, ceiling: dict | None) -> list[str]:
             f"(machine: {cpu['machine_busy']['cores']:.2f} of {CORES}):"
         )
         for key, label in CPU_GROUPS.items():
-            lines.append(f"    {label:62} {cpu[key]['cores']:5.2f}")
+            if key in cpu:
+                lines.append(f"    {label:62} {cpu[key]['cores']:5.2f}")
         if totals["requests"]:
             per = {key: 1000 * cpu[key]["cpu_s"] / totals["requests"] for key in ("app", "postgres_bench")}
             lines.append(
@@ -81,8 +153,10 @@ def print_report(results: dict) -> None:
     config = results["config"]
     log()
     log("=" * 100)
+    instances = config.get("instances", 1)
+    through = f"{instances} instances through PgBouncer, each " if instances > 1 else ""
     log(
-        f"{results['run_id']}: {config['workers']} workers x {config['threads']} threads, "
+        f"{results['run_id']}: {through}{config['workers']} workers x {config['threads']} threads, "
         f"concurrency {config['concurrency']}, {config['users']} users, {config['cores']} cores, "
         f"cache {config['cache']}, pool {config['pool']}"
     )
@@ -114,6 +188,9 @@ def print_report(results: dict) -> None:
             )
             for query in overview["queries"]:
                 log(f"    {query['ms']:7.1f} ms  {query['sql'][:100]}")
+    log()
+    for line in format_spec_table(results):
+        log(line)
     log()
     verify = results.get("verify_ledger", {})
     log(f"verify_ledger: exit {verify.get('exit_code')}: {' '.join(verify.get('output', '').split())[:300]}")

@@ -1,7 +1,8 @@
 """The benchmark orchestrator and its command line: the steps of a run, in order, over the modules beside it.
 
     python -m bench.run [--workers N] [--threads N] [--concurrency N] [--users N]
-                        [--duration S] [--phases A,B,C,D] [--scale USERS] [--json PATH]
+                        [--duration S] [--phases A,B,C,D,L,R] [--scale USERS] [--json PATH]
+                        [--instances N] [--login-users N]
                         [--profile PHASE] [--no-ceiling] [--keep-db]
     python -m bench.run --compare OLD.json NEW.json
 
@@ -26,11 +27,12 @@ from bench.database import BenchDatabase, migrate_and_seed, verify_ledger
 from bench.load import PHASES, run_load
 from bench.profiling import Profiler, analyze_profile
 from bench.report import compare, log, phase_totals, print_report, write_results, write_sql
-from bench.server import Gunicorn, app_environment
+from bench.server import Gunicorn, PgBouncer, app_environment, through_pgbouncer
 from bench.stages import request_stages
 
 RESULTS_DIR = ROOT / "bench-results"
 SCALE_PHASES = ("A", "B")
+CEILING_PHASES = ("A", "B", "C", "D")
 LOYALTY_FOR_LOOPS = 100_000
 
 
@@ -48,7 +50,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--users", type=int, default=2000, help="users per phase (default: %(default)s)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of phases B-D (default: 20)")
-    parser.add_argument("--phases", default="A,B,C,D", help="phases to run (default: %(default)s)")
+    parser.add_argument("--phases", default="A,B,C,D,L,R", help="phases to run (default: %(default)s)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="gunicorn instances on their own ports; above 1 they reach the database through "
+        "PgBouncer in transaction mode (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--login-users", type=int, default=200, help="users the login phase logs in as (default: %(default)s)"
+    )
     parser.add_argument(
         "--scale",
         type=int,
@@ -78,8 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.phases = [p.strip().upper() for p in args.phases.split(",") if p.strip()]
     unknown = set(args.phases) - set(PHASES)
     if unknown or not args.phases:
-        parser.error(f"--phases: choose from A,B,C,D (got {','.join(args.phases) or 'nothing'})")
-    for name in ("workers", "threads", "concurrency", "users", "ceiling_duration"):
+        parser.error(f"--phases: choose from {','.join(PHASES)} (got {','.join(args.phases) or 'nothing'})")
+    positive = ("workers", "threads", "concurrency", "users", "ceiling_duration", "instances", "login_users")
+    for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     args.ceiling_clients = args.ceiling_clients or args.concurrency
@@ -112,6 +125,7 @@ class Bench:
             "started_at": started.isoformat(),
             "config": {
                 "workers": args.workers,
+                "instances": args.instances,
                 "threads": args.threads,
                 "concurrency": args.concurrency,
                 "users": args.users,
@@ -130,6 +144,8 @@ class Bench:
             "phases": {},
         }
         self.loop_users = None
+        self.apps: list[Gunicorn] = []
+        self.login_emails: list[str] = []
 
     def start_django(self) -> None:
         """Django on the bench environment (settings read it at import), and the profile's stages."""
@@ -199,7 +215,9 @@ class Bench:
                 app.pid, self.json_path.with_name(f"{self.json_path.stem}-profile-{phase}.txt")
             )
         plan = {
-            "base_url": app.base_url,
+            "base_urls": [a.base_url for a in self.apps],
+            "run_id": self.run_id,
+            "emails": self.login_emails,
             "scenario": scenario,
             "concurrency": self.args.concurrency,
             "duration": duration,
@@ -226,6 +244,9 @@ class Bench:
             if phase == "A":
                 log(f"phase {name}: {title}, {len(checkin_users)} users ...")
                 result = self.load(app, meter, name, scenario=scenario, tokens=[], fresh=checkin_users)
+            elif phase in {"L", "R"}:
+                log(f"phase {name}: {title} for {args.duration:.0f} s ...")
+                result = self.load(app, meter, name, scenario=scenario, tokens=[], duration=args.duration)
             else:
                 users = loop_users()
                 fresh = []
@@ -299,6 +320,42 @@ class Bench:
                 }
         self.results["scale"] = {"seed": report.as_dict(), "p99_ratio": ratios, "overview": overview}
 
+    def prepare_logins(self) -> None:
+        """Users with a real password (one Argon2id hash, made with the production hasher, shared)."""
+        from django.contrib.auth.hashers import make_password
+        from django.db.models.functions import Lower
+
+        from accounts.models import User
+        from bench.load import BENCH_PASSWORD
+
+        users = User.objects.filter(pk__in=[u.id for u in self.users(self.args.login_users, "login")])
+        # Login reads the email as the API normalizes it: lower case (the run id has capitals).
+        users.update(email=Lower("email"), password=make_password(BENCH_PASSWORD))
+        self.login_emails = list(users.values_list("email", flat=True))
+        self.release_connection()
+
+    def start_servers(self, stack: contextlib.ExitStack) -> tuple[Gunicorn, CpuMeter]:
+        """gunicorn --instances times, each on its own port; PgBouncer in front of the database if more."""
+        args, env, bouncer = self.args, self.env, None
+        if args.instances > 1:
+            workdir = self.json_path.with_name(f"{self.json_path.stem}-pgbouncer")
+            self.database.set_statement_timeout(env)
+            bouncer = stack.enter_context(PgBouncer(self.database.conninfo, workdir))
+            env = through_pgbouncer(env, bouncer)
+            log(f"pgbouncer, transaction mode, port {bouncer.port}: {bouncer.pool_size} server connections")
+        for number in range(1, args.instances + 1):
+            suffix = "" if args.instances == 1 else f"-{number}"
+            gunicorn_log = self.json_path.with_name(f"{self.json_path.stem}-gunicorn{suffix}.log")
+            log(f"starting gunicorn: {args.workers} workers x {args.threads} threads ({gunicorn_log.name})")
+            self.apps.append(stack.enter_context(Gunicorn(env, gunicorn_log)))
+        meter = CpuMeter(
+            app_pids=[a.pid for a in self.apps],
+            admin_conninfo=self.database.admin_conninfo,
+            dbname=self.database.dbname,
+            pgbouncer_pid=bouncer.pid if bouncer else None,
+        )
+        return self.apps[0], meter
+
     def verify(self) -> None:
         log("verify_ledger ...")
         self.results["verify_ledger"] = verify_ledger({**os.environ, **self.env})
@@ -321,7 +378,8 @@ class Bench:
                         f"ceiling: pgbench -c {args.ceiling_clients} -j 2 "
                         f"-T {args.ceiling_duration} per phase ..."
                     )
-                    self.ceiling(args.phases, "ceiling")
+                    # Login and registration are bound by password hashing, not SQL: no ceiling for them.
+                    self.ceiling([p for p in args.phases if p in CEILING_PHASES], "ceiling")
                 log(f"preparing {args.users} users ...")
                 checkin_users = self.users(args.users, "a") if "A" in args.phases else []
                 warmup_users = self.users(args.concurrency, "warmup")
@@ -332,23 +390,16 @@ class Bench:
                         self.grant(self.loop_users)
                     return self.loop_users
 
-                gunicorn_log = self.json_path.with_name(f"{self.json_path.stem}-gunicorn.log")
-                log(
-                    f"starting gunicorn: {args.workers} workers x {args.threads} threads "
-                    f"({gunicorn_log.name})"
-                )
-                with Gunicorn(self.env, gunicorn_log) as app:
-                    meter = CpuMeter(
-                        app_pid=app.pid,
-                        admin_conninfo=self.database.admin_conninfo,
-                        dbname=self.database.dbname,
-                    )
+                if "L" in args.phases:
+                    self.prepare_logins()
+                with contextlib.ExitStack() as stack:
+                    app, meter = self.start_servers(stack)
                     log("warming up: GET me/ for 3 s ...")
                     self.load(app, meter, "warmup", scenario="warmup", tokens=warmup_users, duration=3.0)
                     self.run_phases(app, meter, suffix="", checkin_users=checkin_users, loop_users=loop_users)
                     if args.scale:
                         self.scale(app, meter)
-                self.results["gunicorn_errors"] = app.errors()
+                self.results["gunicorn_errors"] = [line for a in self.apps for line in a.errors()]
                 self.verify()
             finally:
                 with contextlib.suppress(Exception):

@@ -37,16 +37,22 @@ class RequestIDMiddleware:
         started = time.perf_counter()
         try:
             response = self.get_response(request)
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
+            status = response.status_code
+            # The access line: one per request, never sampled; 4xx at WARNING and 5xx at ERROR,
+            # so a WARNING log level still keeps every refused and failed request.
+            level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+            if access_log.isEnabledFor(level):
+                path = request.path  # without the query string: a token put in "?token=" stays out
+                access_log.log(
+                    level,
                     "%s %s %s",
                     request.method,
-                    request.path,
-                    response.status_code,
+                    path,
+                    status,
                     extra={
                         "method": request.method,
-                        "path": request.path,
-                        "status_code": response.status_code,
+                        "path": path,
+                        "status_code": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     },
                 )

@@ -109,9 +109,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # select_for_update() does on PostgreSQL.
     _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a pool health check that needs no round trip (see its docstring).
+    _db["ENGINE"] = "engagement.postgresql"
     _db["CONN_MAX_AGE"] = 0  # the pool owns connection reuse
-    # The pool checks a connection before handing it out (one empty round trip), so sessions
-    # killed by a database restart or failover never reach a request.
+    # The pool checks a connection before handing it out (its socket; an empty statement only
+    # when the server sent something), so sessions killed by a database restart or failover
+    # never reach a request.
     _db["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_HEALTH_CHECKS", default=True)
     _db.setdefault("OPTIONS", {}).update(
         {
@@ -120,9 +123,21 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
                 "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
                 "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
             },
-            "options": f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=5000)}",
         }
     )
+    # Behind PgBouncer in transaction mode (DATABASE_PGBOUNCER=true) each transaction may run on
+    # another server session: no server-side cursors (.iterator() would open one that the next
+    # statement cannot find), no prepared statements (psycopg's prepare_threshold=None, Django's
+    # default, kept explicit), and no startup `options`, which PgBouncer refuses: set
+    # statement_timeout on the database instead (ALTER DATABASE ... SET statement_timeout).
+    DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
+    if DATABASE_PGBOUNCER:
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _db["OPTIONS"]["prepare_threshold"] = None
+    else:
+        _db["OPTIONS"]["options"] = (
+            f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=5000)}"
+        )
 del _db
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -173,8 +188,10 @@ AXES_VERBOSE = False  # the request log already has each answer
 # installed outside DEBUG; the system check engagement.E001 stops a process that asks for it there.
 DEV_AUTH_HEADER_REQUESTED = env.bool("DEV_AUTH_HEADER", default=False)
 DEV_AUTH_HEADER = DEBUG and DEV_AUTH_HEADER_REQUESTED
+# Argon2id at OWASP's minimum (accounts/hashers.py); a hash stored with other Argon2 parameters
+# is re-hashed with these on the next login.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.OWASPArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
@@ -443,6 +460,12 @@ LEADERBOARD_RESULT_SIZE = env.int("ENGAGEMENT_LEADERBOARD_RESULT_SIZE", default=
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = env.str("DJANGO_LOG_LEVEL", default="INFO")
+if not DEBUG:
+    # Every request writes an access line (engagement.middleware.RequestIDMiddleware): log
+    # records skip the caller's file and line and the thread and process names no format prints.
+    from engagement.logging import skip_unused_record_fields
+
+    skip_unused_record_fields()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

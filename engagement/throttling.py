@@ -21,12 +21,14 @@ a minute at most per process, and a short pause before the next attempt).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
+import itertools
 import math
+import os
 import re
 import threading
-import uuid
 
 from django.core.cache import DEFAULT_CACHE_ALIAS
 from rest_framework import throttling
@@ -47,6 +49,11 @@ return {0, oldest[2]}
 """
 
 _local_lock = threading.Lock()
+# A log entry's member must be unique within the window, across processes and hosts: this
+# process's random prefix (drawn again in a forked child) and a counter, not a uuid4 per request.
+_member = {"prefix": os.urandom(8).hex()}
+_member_numbers = itertools.count()
+os.register_at_fork(after_in_child=lambda: _member.update(prefix=os.urandom(8).hex()))
 _MAX_IDENT = 64  # an IPv6 address with zone fits; keeps cache keys short whatever a header holds
 _IPV6_CLIENT_PREFIX = 64
 # "10/min", "600/m", "10/15min", "5/2h": a count per optional multiple of s, m, h or d.
@@ -75,6 +82,12 @@ def client_ident(request) -> str:
         network = ipaddress.IPv6Network((address, _IPV6_CLIENT_PREFIX), strict=False)
         return str(network.network_address)
     return str(address)
+
+
+@functools.lru_cache(maxsize=8)
+def _sliding_window(client):
+    """The sliding-window script bound to a Redis client, made once per client (it hashes the script)."""
+    return client.register_script(_SLIDING_WINDOW)
 
 
 class AtomicRateThrottle(throttling.SimpleRateThrottle):
@@ -124,9 +137,8 @@ class AtomicRateThrottle(throttling.SimpleRateThrottle):
 
         self.now = self.timer()
         self.history = []
-        client = get_redis_connection(DEFAULT_CACHE_ALIAS)
-        script = client.register_script(_SLIDING_WINDOW)
-        self.member = f"{self.now!r}:{uuid.uuid4().hex}"
+        script = _sliding_window(get_redis_connection(DEFAULT_CACHE_ALIAS))
+        self.member = f"{self.now!r}:{_member['prefix']}:{next(_member_numbers)}"
         result = script(
             keys=[self._redis_key(backend)],
             args=[

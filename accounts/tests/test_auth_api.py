@@ -115,7 +115,7 @@ def test_register_invalid_payload_returns_400_naming_the_field(api_client, paylo
 def test_register_password_hashed_with_argon2_when_production_hashers(api_client, settings):
     from engagement import settings as project_settings
 
-    assert project_settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+    assert project_settings.PASSWORD_HASHERS[0] == "accounts.hashers.OWASPArgon2PasswordHasher"
     settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS
 
     response = register(api_client)

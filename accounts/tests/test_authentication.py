@@ -186,3 +186,45 @@ def test_public_route_without_token_is_not_401(api_client, catalog, method, path
     response = getattr(api_client, method)(path, {}, format="json")
 
     assert response.status_code == expected, (method, path, response.content)
+
+
+# --- a token checked once per process, expiry and the user on every request ------------------
+
+
+def test_cached_token_when_it_expires_then_refused_401(user, api_client, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    access = str(RefreshToken.for_user(user).access_token)
+    header = {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+    assert api_client.get(ME, **header).status_code == 200
+    assert api_client.get(ME, **header).status_code == 200  # the checked token, reused
+
+    time_machine.shift(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(seconds=1))
+    response = api_client.get(ME, **header)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_not_valid"
+
+
+def test_cached_token_when_one_byte_of_signature_changes_then_refused_401(user, api_client):
+    access = str(RefreshToken.for_user(user).access_token)
+    assert api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+    forged = access[:-2] + ("A" if access[-2] != "A" else "B") + access[-1]
+
+    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {forged}")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "token_not_valid"
+
+
+def test_cached_token_when_user_deactivated_or_sessions_revoked_then_refused_401(user, api_client):
+    access = str(RefreshToken.for_user(user).access_token)
+    header = {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+    assert api_client.get(ME, **header).status_code == 200
+
+    type(user).objects.filter(pk=user.pk).update(token_version=user.token_version + 1)
+    revoked = api_client.get(ME, **header)
+    type(user).objects.filter(pk=user.pk).update(token_version=user.token_version, is_active=False)
+    inactive = api_client.get(ME, **header)
+
+    assert (revoked.status_code, revoked.json()["error"]["code"]) == (401, "token_not_valid")
+    assert (inactive.status_code, inactive.json()["error"]["code"]) == (401, "authentication_failed")

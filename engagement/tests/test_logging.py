@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
@@ -229,3 +230,77 @@ def test_request_log_lines_carry_the_request_id(api_client, formatted_logs):
     assert all(line["request_id"] == "trace-me-123" for line in request_lines)
     assert request_lines[0]["status_code"] == 401
     assert len(request_lines) == 1  # logged once, not again by Django after the middleware
+
+
+# --- the access line ---------------------------------------------------------------
+
+
+def _access_lines(stream: io.StringIO) -> list[dict]:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    return [line for line in lines if line["logger"] == "engagement.access"]
+
+
+@pytest.mark.django_db
+def test_access_line_when_request_then_one_json_line_without_query_string_or_token(user, formatted_logs):
+    client = bearer_client(user)
+    access = client._credentials["HTTP_AUTHORIZATION"].split()[1]
+
+    response = client.get(
+        f"/api/v1/me/?token={access}&password={PASSWORD}", HTTP_X_REQUEST_ID="trace-access-1"
+    )
+
+    assert response.status_code == 200
+    (line,) = _access_lines(formatted_logs)
+    assert line["level"] == "INFO"
+    assert line["message"] == "GET /api/v1/me/ 200"
+    assert (line["method"], line["path"], line["status_code"]) == ("GET", "/api/v1/me/", 200)
+    assert line["request_id"] == "trace-access-1"
+    assert line["duration_ms"] >= 0
+    output = formatted_logs.getvalue()
+    assert access not in output
+    assert PASSWORD not in output
+    assert "?" not in line["path"]
+
+
+@pytest.mark.django_db
+def test_access_line_when_path_holds_a_token_then_redacted(api_client, formatted_logs):
+    response = api_client.get(f"/api/v1/tools/{JWT}/")
+
+    assert response.status_code == 404
+    (line,) = _access_lines(formatted_logs)
+    assert JWT not in formatted_logs.getvalue()
+    assert line["path"] == "/api/v1/tools/[redacted-jwt]/"
+
+
+@pytest.mark.django_db
+def test_access_line_when_errors_at_warning_level_then_every_4xx_and_5xx_still_logged(
+    api_client, user, formatted_logs, monkeypatch
+):
+    logging.getLogger().setLevel(logging.WARNING)  # the fixture puts the level back
+    logging.getLogger("django").setLevel(logging.WARNING)
+    from progression.api import views
+
+    def broken(_user):
+        raise RuntimeError("boom")
+
+    ok = [bearer_client(user).get("/api/v1/me/") for _ in range(3)]
+    refused = [api_client.get("/api/v1/me/") for _ in range(3)]
+    monkeypatch.setattr(views.selectors, "get_state", broken)
+    failed = [bearer_client(user).get("/api/v1/me/") for _ in range(3)]
+
+    assert [r.status_code for r in ok + refused + failed] == [200] * 3 + [401] * 3 + [500] * 3
+    lines = _access_lines(formatted_logs)
+    assert [(line["level"], line["status_code"]) for line in lines] == [("WARNING", 401)] * 3 + [
+        ("ERROR", 500)
+    ] * 3
+
+
+@pytest.mark.parametrize("created", [1700000000.000123, 1700000000.999999, 1700000001.5])
+def test_json_time_when_formatted_then_utc_iso_with_microseconds(created):
+    record = _record("tick")
+    record.created = created
+
+    line = json.loads(JSONFormatter().format(record))
+
+    expected = datetime.fromtimestamp(int(created), UTC).replace(microsecond=int((created % 1) * 1_000_000))
+    assert line["time"] == expected.isoformat(timespec="microseconds")

@@ -24,10 +24,11 @@ import httpx
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.db import connection
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.hashers import OWASPArgon2PasswordHasher
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from engagement.audit import verify_ledger
@@ -270,7 +271,7 @@ def test_gunicorn_four_workers_mixed_load_no_5xx_and_login_throttle_exact_across
     password = "load-test-password-42"
     # The server keeps the production hashers; store the password the way it would.
     User.objects.filter(pk=login_user.pk).update(
-        password=Argon2PasswordHasher().encode(password, Argon2PasswordHasher().salt())
+        password=OWASPArgon2PasswordHasher().encode(password, OWASPArgon2PasswordHasher().salt())
     )
     events_before = StateEvent.objects.count()
 
@@ -318,3 +319,58 @@ def test_gunicorn_four_workers_mixed_load_no_5xx_and_login_throttle_exact_across
             ).count()
             == 1
         )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_instances_through_pgbouncer_transaction_mode_mixed_load_no_5xx_and_clean_ledger(tmp_path):
+    """Two app hosts (2 workers each) on one database through PgBouncer in transaction mode.
+
+    Both instances serve the same users at once, so the per-user row lock is taken across
+    instances and PgBouncer hands each transaction whichever server connection is free.
+    """
+    from bench.server import PgBouncer
+
+    flush_redis()
+    users = seed_population(20)
+    events_before = StateEvent.objects.count()
+    db = settings.DATABASES["default"]
+    conninfo = {
+        "host": db.get("HOST") or "127.0.0.1",
+        "port": str(db.get("PORT") or 5432),
+        "dbname": db["NAME"],
+        "user": db.get("USER") or "postgres",
+    }
+    with connection.cursor() as cursor:  # PgBouncer passes no startup options: the database does.
+        cursor.execute(f'ALTER DATABASE "{db["NAME"]}" SET statement_timeout = 5000')
+    results: dict[int, list[tuple]] = {}
+
+    with PgBouncer(conninfo, tmp_path / "pgbouncer", pool_size=6) as bouncer:
+        env = {"DATABASE_URL": bouncer.url, "DATABASE_PGBOUNCER": "true"}
+        with (
+            running_gunicorn(tmp_path, workers=2, env=env) as first,
+            running_gunicorn(tmp_path, workers=2, env=env) as second,
+        ):
+
+            def load(number: int, base_url: str) -> None:
+                results[number] = mixed_load(base_url, users, threads=4, seconds=8)
+
+            threads = [threading.Thread(target=load, args=pair) for pair in enumerate((first, second))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=200)
+
+    assert set(results) == {0, 1}, "both instances answered"
+    every = results[0] + results[1]
+    statuses = Counter(status for _, _, status, _ in every)
+    assert min(len(results[0]), len(results[1])) > 30, statuses
+    assert not [r for r in every if r[2] >= 500], statuses
+    assert set(statuses) <= {200, 201, 409}, statuses
+    assert {code for _, _, status, code in every if status == 409} <= DOCUMENTED_409
+    assert not server_log_errors(tmp_path)
+    report = verify_ledger()
+    assert report.ok, report.mismatches
+    assert StateEvent.objects.count() > events_before
+    assert StateEvent.objects.filter(kind=EventKind.CHECK_IN).count() == DailyCheckIn.objects.count()

@@ -1,0 +1,98 @@
+"""The PostgreSQL backend: the pool's health check without a round trip, and the PgBouncer settings."""
+
+import json
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from engagement.postgresql.base import check_pooled_connection
+
+pytestmark = pytest.mark.postgres
+
+_OWN_VARIABLES = ("DJANGO_", "DATABASE_", "REDIS_URL", "JWT_", "THROTTLE_", "NUM_PROXIES", "ENGAGEMENT_")
+
+
+def _session() -> psycopg.Connection:
+    params = connection.get_connection_params()
+    keep = {k: params[k] for k in ("dbname", "user", "password", "host", "port") if params.get(k)}
+    return psycopg.connect(**keep, autocommit=True)
+
+
+def _last_statement(side: psycopg.Connection, pid: int) -> str:
+    return side.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0]
+
+
+def test_check_when_session_is_alive_then_passes_without_a_round_trip():
+    with _session() as pooled, _session() as side:
+        pooled.execute("SELECT 'the last statement'")
+        pid = pooled.info.backend_pid
+
+        check_pooled_connection(pooled)
+
+        assert _last_statement(side, pid) == "SELECT 'the last statement'"
+        assert pooled.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_check_when_server_ended_the_session_then_raises():
+    with _session() as pooled, _session() as side:
+        pid = pooled.info.backend_pid
+        assert side.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone() == (True,)
+
+        with pytest.raises(psycopg.OperationalError):
+            check_pooled_connection(pooled)
+
+
+def test_check_when_connection_closed_then_raises():
+    pooled = _session()
+    pooled.close()
+
+    with pytest.raises(psycopg.OperationalError):
+        check_pooled_connection(pooled)
+
+
+def test_settings_when_postgresql_then_engine_with_the_pool_check():
+    assert settings.DATABASES["default"]["ENGINE"] == "engagement.postgresql"
+    assert connection.pool is not None
+    assert connection.pool._check is check_pooled_connection  # the pool gives no public getter
+
+
+def _database_settings(**variables: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_VARIABLES)}
+    env.update(DJANGO_DEBUG="true", DATABASE_URL="postgres://app@db.example.com:6432/app", **variables)
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "db = settings.DATABASES['default']; "
+        "print(json.dumps({k: db.get(k) for k in ('ENGINE', 'DISABLE_SERVER_SIDE_CURSORS', 'OPTIONS')}))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=settings.BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "engagement.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_settings_when_pgbouncer_then_no_server_side_cursors_prepared_statements_or_startup_options():
+    db = _database_settings(DATABASE_PGBOUNCER="true")
+
+    assert db["DISABLE_SERVER_SIDE_CURSORS"] is True
+    assert "prepare_threshold" in db["OPTIONS"]
+    assert db["OPTIONS"]["prepare_threshold"] is None
+    assert "options" not in db["OPTIONS"]
+    assert db["OPTIONS"]["pool"]["max_size"] >= 1
+
+
+def test_settings_when_direct_then_statement_timeout_sent_at_startup():
+    db = _database_settings(DATABASE_STATEMENT_TIMEOUT_MS="1234")
+
+    assert db["OPTIONS"]["options"] == "-c statement_timeout=1234"
+    assert not db.get("DISABLE_SERVER_SIDE_CURSORS")

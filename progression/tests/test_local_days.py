@@ -481,3 +481,15 @@ def test_pause_when_repeated_with_the_same_idempotency_key_then_replayed_once(au
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert StreakPause.objects.filter(user=user).count() == 1
+
+
+def test_me_when_new_user_then_streak_status_defaults(time_machine, user):
+    body = client_at(time_machine, user, datetime(2030, 5, 10, 23, 0, tzinfo=UTC)).get(ME).json()["state"]
+    assert {name: body[name] for name in ("timezone", "day_start_hour", "today", "checked_in_today")} == {
+        "timezone": "UTC",
+        "day_start_hour": 0,
+        "today": "2030-05-10",
+        "checked_in_today": False,
+    }
+    assert body["next_day_starts_at"] == "2030-05-11T00:00:00Z"
+    assert (body["streak_expires_at"], body["freezes_held"], body["pause"]) == (None, 0, None)

@@ -23,23 +23,11 @@ from django.test import override_settings
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.cache import CacheHealth
 from engagement.logging import OutageLog
-from engagement.tests.test_robustness_multiprocess import REDIS_URL as ROBUSTNESS_REDIS_URL
-from engagement.tests.test_robustness_multiprocess import bearer_header, free_port, running_gunicorn
+from engagement.testing import ROBUSTNESS_REDIS_URL, bearer_header, free_port, redis_caches, running_gunicorn
 
 
 def redis_cache(location: str) -> dict:
-    return {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": location,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 2.0,
-            },
-            "KEY_PREFIX": "engagement",
-        }
-    }
+    return redis_caches(location, SOCKET_CONNECT_TIMEOUT=0.5, SOCKET_TIMEOUT=2.0)
 
 
 def unreachable_redis() -> dict:

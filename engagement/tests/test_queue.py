@@ -92,7 +92,7 @@ def test_worker_connections_when_prepared_then_no_pool_and_asynchronous_commit()
 
     from django.conf import settings
 
-    from engagement.tests.test_robustness_multiprocess import current_database_url
+    from engagement.testing import current_database_url
 
     script = (
         "import json, django; django.setup()\n"

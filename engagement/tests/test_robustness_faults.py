@@ -20,7 +20,7 @@ from django.test import override_settings
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.audit import verify_ledger
 from engagement.models import IdempotencyKey
-from engagement.tests.test_robustness_multiprocess import SERVER_APP_NAME, bearer_header, running_gunicorn
+from engagement.testing import SERVER_APP_NAME, bearer_header, running_gunicorn
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, StateEvent, UserState
 from progression.services import adjust_state

@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - requirements-dev.txt installs it
 
 from accounts.tests.factories import UserFactory
 from engagement.audit import verify_ledger
-from engagement.tests.test_robustness_multiprocess import flush_redis, running_gunicorn, server_log_errors
+from engagement.testing import flush_redis, running_gunicorn, server_log_errors
 from inventory.services import seed_tools
 from progression.services import adjust_state, check_in
 from rewards.services import seed_rewards

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from engagement.tests.test_robustness_multiprocess import running_gunicorn
+from engagement.testing import running_gunicorn
 
 ADMIN_CSS = "/static/admin/css/base.css"
 

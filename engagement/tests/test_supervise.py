@@ -96,8 +96,7 @@ def test_supervise_when_given_no_name_then_refuses():
 
 def test_make_run_processes_when_on_sqlite_then_a_check_in_reaches_a_receiver_and_ctrl_c_stops_both(tmp_path):
     """What `make run` starts (runserver and run_worker under supervise.py) on a fresh SQLite database."""
-    from engagement.testing import WebhookReceiver
-    from engagement.tests.test_robustness_multiprocess import free_port
+    from engagement.testing import WebhookReceiver, free_port
 
     env = {
         key: value

@@ -331,7 +331,7 @@ def test_worker_when_web_process_is_sigkilled_after_commits_then_every_committed
 ):
     """SIGKILL gunicorn (master and workers) while check-ins are in flight, as soon as some have
     committed: every committed check-in is delivered after a worker starts, nothing else is."""
-    from engagement.tests.test_robustness_multiprocess import running_gunicorn
+    from engagement.testing import running_gunicorn
 
     settings.WEBHOOK_ALLOW_INSECURE = True
     users = UserFactory.create_batch(40)

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import User
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean
 from progression.models import StateEvent, UserState
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def test_me_patch_display_name_updates_and_returns_it(auth_client, user):
     user.refresh_from_db()
     assert user.display_name == "New Name"
     assert _snapshot(user)[3] == before[3]  # the state is not touched
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_me_patch_blank_display_name_allowed(auth_client, user):
@@ -135,7 +135,7 @@ def test_me_patch_empty_returns_200_with_the_profile_and_changes_nothing(auth_cl
     assert response.json()["user"]["display_name"] == "Kept"
     assert response.json()["state"]["energy"] == before[3]["energy"]
     assert _snapshot(user) == before
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_me_patch_input_every_field_optional():

@@ -7,7 +7,6 @@ success for work that was rolled back), nothing half-written, and a working next
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -18,9 +17,14 @@ from django.db import connection
 from django.test import override_settings
 
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.audit import verify_ledger
 from engagement.models import IdempotencyKey
-from engagement.testing import SERVER_APP_NAME, bearer_header, running_gunicorn
+from engagement.testing import (
+    SERVER_APP_NAME,
+    assert_ledger_clean,
+    bearer_header,
+    run_in_threads,
+    running_gunicorn,
+)
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, StateEvent, UserState
 from progression.services import adjust_state
@@ -86,8 +90,7 @@ def assert_untouched(user, **expected) -> None:
     state = UserState.objects.get(user=user)
     for name, value in {**INITIAL, **expected}.items():
         assert getattr(state, name) == value, name
-    report = verify_ledger()
-    assert report.ok, report.mismatches
+    assert_ledger_clean()
 
 
 # --- the connection dies inside the transaction ------------------------------------
@@ -267,35 +270,18 @@ def test_redis_unreachable_throttled_endpoints_still_answer(api_client, user, ca
 def test_concurrent_checkins_while_one_backend_is_killed_never_half_write(catalog):
     users = [UserFactory() for _ in range(6)]
     clients = [bearer_client(u) for u in users]
-    barrier = threading.Barrier(len(users))
-    statuses: list[int] = []
-    errors: list[BaseException] = []
 
-    def send(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            if index == 0:
-                with backend_killed_after('INSERT INTO "progression_dailycheckin"'):
-                    statuses.append(clients[index].post(CHECKINS).status_code)
-            else:
-                statuses.append(clients[index].post(CHECKINS).status_code)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def send(index: int) -> int:
+        if index == 0:
+            with backend_killed_after('INSERT INTO "progression_dailycheckin"'):
+                return clients[index].post(CHECKINS).status_code
+        return clients[index].post(CHECKINS).status_code
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(users))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not errors, errors
+    statuses = run_in_threads(len(users), send, timeout=30)
     assert sorted(statuses) == [201] * (len(users) - 1) + [503]
     assert DailyCheckIn.objects.count() == len(users) - 1
     assert not DailyCheckIn.objects.filter(user=users[0]).exists()
-    report = verify_ledger()
-    assert report.ok, report.mismatches
+    assert_ledger_clean()
 
 
 # --- the database restarts under a running server ----------------------------------------------

@@ -1,4 +1,4 @@
-"""seed_catalog upserts the seeded tools and rewards; running it twice changes nothing."""
+"""seed_catalog upserts the seeded tools and rewards (both apps' seeds); running it twice changes nothing."""
 
 from io import StringIO
 
@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from inventory.catalog import SEEDED_TOOLS
 from inventory.models import ToolDefinition
+from progression.models import StateEvent
 from rewards.catalog import SEEDED_REWARDS
 from rewards.models import RewardDefinition
 
@@ -82,17 +83,20 @@ def test_seed_catalog_when_run_twice_then_same_rows_and_second_run_unchanged(db)
 
     output = seed()
 
-    assert "tools: 0 created, 0 updated, 3 unchanged" in output
-    assert "rewards: 0 created, 0 updated, 3 unchanged" in output
+    assert f"tools: 0 created, 0 updated, {len(SEEDED_TOOLS)} unchanged" in output
+    assert f"rewards: 0 created, 0 updated, {len(SEEDED_REWARDS)} unchanged" in output
     assert snapshot() == first  # not even updated_at moved
+    assert not StateEvent.objects.exists()
 
 
-def test_seed_catalog_when_seeded_row_edited_then_restored_and_admin_flags_kept(db):
+def test_seed_catalog_when_seeded_row_edited_then_restored_and_admin_flags_and_other_tools_kept(db):
     seed()
     ToolDefinition.objects.filter(slug="coffee").update(price=99, is_active=False)
+    ToolDefinition.objects.create(slug="tea", name="Tea", price=3)
 
     output = seed()
 
     assert "tools: 0 created, 1 updated, 2 unchanged" in output
     coffee = ToolDefinition.objects.get(slug="coffee")
     assert (coffee.price, coffee.is_active) == (10, False)
+    assert ToolDefinition.objects.filter(slug="tea").exists()

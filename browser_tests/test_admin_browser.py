@@ -12,7 +12,7 @@ from accounts.tests.factories import UserFactory
 from engagement.testing import assert_ledger_clean
 from progression.models import EventKind
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def tool_slugs(page) -> list[str]:

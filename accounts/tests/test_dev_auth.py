@@ -44,6 +44,7 @@ def test_x_user_id_is_ignored_with_the_default_settings(api_client, user):
     )
 
 
+@pytest.mark.subprocess
 def test_dev_header_outside_debug_is_refused_by_the_system_check():
     completed = manage(
         "check",
@@ -57,6 +58,7 @@ def test_dev_header_outside_debug_is_refused_by_the_system_check():
     assert "engagement.E001" in completed.stderr + completed.stdout
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("variables", "installed"),
     [

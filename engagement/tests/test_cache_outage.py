@@ -269,6 +269,7 @@ def json_lines(log_dir) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_redis_stopped_under_load_no_5xx_bounded_logs_and_throttles_resume(tmp_path):

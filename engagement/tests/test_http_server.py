@@ -23,7 +23,12 @@ from inventory.services import seed_tools
 from progression.models import UserState
 from progression.services import adjust_state
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.server,
+    pytest.mark.django_db(transaction=True),
+]
 
 BODY_TIMEOUT = 2  # REQUEST_BODY_TIMEOUT for these servers, in seconds
 LIMIT = 100 * 1024
@@ -276,15 +281,11 @@ def test_bad_host_header_logs_one_warning_line_and_no_traceback(server):
 
 
 @pytest.mark.parametrize(("num_proxies", "status"), [("0", 301), ("1", 200)])
-def test_x_forwarded_proto_is_trusted_only_with_a_proxy_configured(tmp_path, num_proxies, status):
-    env = {"NUM_PROXIES": num_proxies, "DJANGO_SECURE_SSL_REDIRECT": "true"}
-    with gunicorn_server(tmp_path / "gunicorn.log", env=env) as base_url:
-        response = httpx.get(
-            f"{base_url}/api/v1/tools/",
-            headers={"X-Forwarded-Proto": "https"},
-            timeout=10,
-            follow_redirects=False,
-        )
+def test_x_forwarded_proto_is_trusted_only_with_a_proxy_configured(gunicorn, num_proxies, status):
+    base_url = gunicorn(env={"NUM_PROXIES": num_proxies, "DJANGO_SECURE_SSL_REDIRECT": "true"})
+
+    headers = {"X-Forwarded-Proto": "https"}
+    response = httpx.get(f"{base_url}/api/v1/tools/", headers=headers, timeout=10, follow_redirects=False)
 
     assert response.status_code == status, response.text
     if status == 301:

@@ -29,7 +29,12 @@ from inventory.services import seed_tools
 from progression.services import adjust_state
 from rewards.services import seed_rewards
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.server,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
 
 TOKEN = "two-worker-scrape-token-42"
 WORKERS = 2

@@ -83,6 +83,7 @@ def test_readyz_database_up_and_migrated_returns_200(api_client):
     assert "no-cache" in response["Cache-Control"]
 
 
+@pytest.mark.subprocess
 def test_readyz_database_down_returns_503_in_error_shape():
     result = _readyz_in_subprocess("postgres://postgres@127.0.0.1:1/nope")
 
@@ -94,6 +95,7 @@ def test_readyz_database_down_returns_503_in_error_shape():
     assert "127.0.0.1" not in result["body"]
 
 
+@pytest.mark.subprocess
 def test_readyz_migrations_not_applied_returns_503(tmp_path):
     empty_database = tmp_path / "empty.sqlite3"
     empty_database.touch()

@@ -288,6 +288,7 @@ def test_concurrent_checkins_while_one_backend_is_killed_never_half_write(catalo
 
 
 @pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.xfail(
     not settings.DATABASES["default"].get("CONN_HEALTH_CHECKS"),
     strict=True,

@@ -117,6 +117,8 @@ def summary(report: dict, counts: dict[str, Counter]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.server
+@pytest.mark.schemathesis
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "bearer-token"])

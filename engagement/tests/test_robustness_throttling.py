@@ -227,6 +227,7 @@ def _settings_in_subprocess(env_overrides: dict, expression: str) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.subprocess
 def test_cache_is_redis_when_redis_url_is_set_and_local_memory_otherwise():
     expression = "settings.CACHES['default']['BACKEND']"
 
@@ -237,6 +238,7 @@ def test_cache_is_redis_when_redis_url_is_set_and_local_memory_otherwise():
     assert without == "django.core.cache.backends.locmem.LocMemCache"
 
 
+@pytest.mark.subprocess
 def test_rates_and_num_proxies_are_read_from_the_environment():
     overrides = {"THROTTLE_LOGIN": "3/min", "THROTTLE_USER": "7/min", "NUM_PROXIES": "2"}
 

@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+
+pytestmark = pytest.mark.subprocess
 
 PROJECT_ROOT = Path(settings.BASE_DIR)
 # Every name settings.py reads; each subprocess starts from none of them.

@@ -34,7 +34,12 @@ from django.conf import settings
 
 from engagement.testing import free_port, gunicorn_server
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.server,
+    pytest.mark.django_db(transaction=True),
+]
 
 CI = os.environ.get("CI", "").lower() == "true"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from engagement.testing import eventually
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 SUPERVISE = Path(settings.BASE_DIR, "scripts", "supervise.py")
 

@@ -8,7 +8,6 @@ from inventory.models import ToolDefinition
 class ToolFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ToolDefinition
-        django_get_or_create = ("slug",)
 
     slug = factory.Sequence(lambda n: f"tool-{n}")
     name = factory.LazyAttribute(lambda tool: tool.slug.replace("-", " ").title())

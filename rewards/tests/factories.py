@@ -8,7 +8,6 @@ from rewards.models import Condition, RewardDefinition
 class RewardFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = RewardDefinition
-        django_get_or_create = ("slug",)
 
     slug = factory.Sequence(lambda n: f"reward-{n:03d}")
     title = factory.LazyAttribute(lambda reward: reward.slug.replace("-", " ").title())

@@ -32,7 +32,12 @@ from rewards.services import seed_rewards
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookMessage
 from webhooks.services import create_endpoint
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.server,
+    pytest.mark.django_db(transaction=True),
+]
 
 API = "/api/v1"
 DAY_1 = date(2026, 3, 2)

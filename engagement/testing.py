@@ -72,6 +72,27 @@ def assert_ledger_clean() -> None:
     assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
 
 
+# --- answers ---------------------------------------------------------------------------------
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The answer is `status` in the SPEC error shape {"error": {code, message[, fields]}} with `code`;
+    returns the error object."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def error_code(response) -> str | None:
+    """The error code of an answer in the SPEC error shape, None for any other body."""
+    body = response.json()
+    return body.get("error", {}).get("code") if isinstance(body, dict) else None
+
+
 # --- clients and tokens ----------------------------------------------------------------------
 
 
@@ -135,6 +156,40 @@ def environment_without(*prefixes: str, **overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
     env.update(overrides)
     return env
+
+
+# Every name settings.py reads: a child process meant to see only what a test gives it starts
+# from none of them.
+SETTINGS_VARIABLES = (
+    "DJANGO_",
+    "DATABASE_",
+    "REDIS_URL",
+    "JWT_",
+    "THROTTLE_",
+    "NUM_PROXIES",
+    "DEV_AUTH_HEADER",
+    "ENGAGEMENT_",
+)
+
+
+def run_python(
+    *args: str, env: dict[str, str], check: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """`python *args` in the project directory with exactly `env`; its output captured as text."""
+    return subprocess.run(  # noqa: S603 (this interpreter, arguments from the test)
+        [sys.executable, *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def manage_py(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess:
+    """`manage.py *args` in a child process: the real exit status, stdout and stderr."""
+    return run_python("manage.py", *args, env=env, check=check)
 
 
 def free_port() -> int:

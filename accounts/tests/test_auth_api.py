@@ -6,7 +6,7 @@ from django.contrib.auth.hashers import check_password
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory, bearer_client
-from engagement.testing import assert_ledger_clean
+from engagement.testing import assert_error, assert_ledger_clean
 from progression.models import UserState
 
 pytestmark = pytest.mark.django_db
@@ -17,16 +17,6 @@ REFRESH = "/api/v1/auth/token/refresh/"
 LOGOUT = "/api/v1/auth/logout/"
 ME = "/api/v1/me/"
 STRONG_PASSWORD = "plum-orbit-castle-71"
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def register(client, email="ann@example.com", password=STRONG_PASSWORD, **extra):

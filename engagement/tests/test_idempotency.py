@@ -18,7 +18,7 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.idempotency import purge_expired
 from engagement.models import IdempotencyKey
-from engagement.testing import assert_ledger_clean, run_in_threads
+from engagement.testing import assert_error, assert_ledger_clean, run_in_threads
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 from progression.services import adjust_state
@@ -31,15 +31,6 @@ BOOTSTRAP = "/api/v1/me/bootstrap/"
 BUY_COFFEE = "/api/v1/tools/coffee/buy/"
 BUY_REST = "/api/v1/tools/rest/buy/"
 REPLAYED = "Idempotent-Replayed"
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def post(client, path, data=None, *, key=None, **extra):

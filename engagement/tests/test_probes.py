@@ -2,12 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from engagement.testing import run_python
 
 pytestmark = pytest.mark.django_db
 
@@ -47,15 +47,7 @@ def _readyz_in_subprocess(database_url: str) -> dict:
         "DJANGO_ALLOWED_HOSTS": "testserver",
         "DJANGO_LOG_LEVEL": "CRITICAL",
     }
-    completed = subprocess.run(
-        [sys.executable, "-c", READYZ_SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_python("-c", READYZ_SCRIPT, env=env, timeout=60)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
 

@@ -14,7 +14,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.testing import assert_ledger_clean, run_in_threads
+from engagement.testing import assert_error, assert_ledger_clean, run_in_threads
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, StateEvent, UserState
 from progression.services import adjust_state, check_in
@@ -43,14 +43,6 @@ STATE_FIELDS = {
     "inventory_capacity": 1000,
     "last_checkin_day": "2000-01-01",
 }
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 def state_of(user) -> dict:

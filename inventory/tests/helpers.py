@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-from engagement.testing import assert_ledger_clean, client_for, run_in_threads  # noqa: F401 - re-exported
+from engagement.testing import assert_ledger_clean, client_for, error_code, run_in_threads  # noqa: F401 - re-exported
 from inventory.models import InventoryItem, ToolDefinition
 from inventory.services import buy_tool
 from progression import rules
@@ -71,8 +71,3 @@ def stock(user, **quantities: int) -> None:
 
 def holdings(user) -> dict[str, int]:
     return dict(InventoryItem.objects.filter(user_id=user.pk).values_list("tool_id", "quantity"))
-
-
-def error_code(response) -> str | None:
-    body = response.json()
-    return body.get("error", {}).get("code") if isinstance(body, dict) else None

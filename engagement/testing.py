@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from django.conf import settings
 from django.db import connection
 from standardwebhooks.webhooks import Webhook
@@ -247,20 +248,21 @@ def flush_redis(url: str = ROBUSTNESS_REDIS_URL) -> None:
 
 # Every variable settings.py and gunicorn.conf.py read; a server starts from none of them.
 _SERVER_VARIABLES = (
-    "DJANGO_",
-    "DATABASE_",
-    "REDIS_URL",
-    "JWT_",
-    "THROTTLE_",
-    "NUM_PROXIES",
+    *SETTINGS_VARIABLES,
     "GUNICORN_",
     "FORWARDED_ALLOW_IPS",
     "MAX_REQUEST_BODY_BYTES",
     "REQUEST_BODY_TIMEOUT",
-    "DEV_AUTH_HEADER",
     "PORT",
     "PYTEST_",
 )
+# The marks of a test that serves the app from other processes on the test database.
+SERVER_TEST_MARKS = [
+    pytest.mark.slow,
+    pytest.mark.server,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
 SERVER_APP_NAME = "engagement-robustness-server"
 
 

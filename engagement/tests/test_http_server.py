@@ -17,18 +17,13 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.tests.factories import UserFactory
-from engagement.testing import gunicorn_server
+from engagement.testing import SERVER_TEST_MARKS, gunicorn_server
 from inventory.models import InventoryItem
 from inventory.services import seed_tools
 from progression.models import UserState
 from progression.services import adjust_state
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.slow,
-    pytest.mark.server,
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = SERVER_TEST_MARKS
 
 BODY_TIMEOUT = 2  # REQUEST_BODY_TIMEOUT for these servers, in seconds
 LIMIT = 100 * 1024

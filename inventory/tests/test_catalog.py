@@ -13,30 +13,6 @@ from rewards.models import RewardDefinition
 
 pytestmark = pytest.mark.django_db
 
-_TOOL_FIELDS = [
-    "slug",
-    "name",
-    "description",
-    "price",
-    "energy_delta",
-    "fatigue_delta",
-    "loyalty_delta",
-    "is_active",
-]
-_REWARD_FIELDS = [
-    "slug",
-    "title",
-    "condition",
-    "threshold",
-    "energy_delta",
-    "fatigue_delta",
-    "loyalty_delta",
-    "grant_tool_id",
-    "grant_quantity",
-    "auto_claim",
-    "is_active",
-]
-
 
 def seed() -> str:
     out = StringIO()
@@ -46,8 +22,8 @@ def seed() -> str:
 
 def snapshot() -> tuple[list, list]:
     return (
-        list(ToolDefinition.objects.order_by("slug").values(*_TOOL_FIELDS, "updated_at")),
-        list(RewardDefinition.objects.order_by("slug").values(*_REWARD_FIELDS, "updated_at")),
+        list(ToolDefinition.objects.order_by("slug").values()),
+        list(RewardDefinition.objects.order_by("slug").values()),
     )
 
 
@@ -56,7 +32,7 @@ def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
 
     assert "tools: 3 created, 0 updated, 0 unchanged" in output
     assert "rewards: 3 created, 0 updated, 0 unchanged" in output
-    tools = {row["slug"]: row for row in ToolDefinition.objects.values(*_TOOL_FIELDS)}
+    tools = {row["slug"]: row for row in ToolDefinition.objects.values()}
     assert {
         slug: (t["price"], t["energy_delta"], t["fatigue_delta"], t["loyalty_delta"])
         for slug, t in tools.items()
@@ -65,7 +41,7 @@ def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
         "rest": (16, 0, -15, 0),
         "focus": (20, 5, 0, 5),
     }
-    rewards = {row["slug"]: row for row in RewardDefinition.objects.values(*_REWARD_FIELDS)}
+    rewards = {row["slug"]: row for row in RewardDefinition.objects.values()}
     assert {
         slug: (r["condition"], r["threshold"], r["loyalty_delta"], r["grant_tool_id"], r["auto_claim"])
         for slug, r in rewards.items()

@@ -9,6 +9,7 @@ import pytest
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.testing import assert_ledger_clean
 from progression.models import DailyCheckIn, StateEvent, UserState
+from progression.rules import STATE_FIELDS
 from progression.services import adjust_state
 
 CHECKINS = "/api/v1/checkins/"
@@ -16,18 +17,7 @@ EVENTS = "/api/v1/me/events/"
 ME = "/api/v1/me/"
 
 RESULT_KEYS = {"check_in", "state", "changes", "unlocked_rewards", "leveled_up"}
-STATE_KEYS = {
-    "streak",
-    "longest_streak",
-    "energy",
-    "fatigue",
-    "loyalty",
-    "level",
-    "total_checkins",
-    "last_checkin_day",
-    "inventory_count",
-    "inventory_capacity",
-}
+STATE_KEYS = {*STATE_FIELDS, "last_checkin_day"}
 
 pytestmark = pytest.mark.django_db
 

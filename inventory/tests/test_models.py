@@ -144,3 +144,9 @@ def test_system_check_when_multiplier_max_above_the_constraint_cap_then_error(se
     assert [error.id for error in errors] == ["inventory.E001"]
     settings.ENGAGEMENT = {**settings.ENGAGEMENT, "LEVEL_MULTIPLIER_MAX": "1.25"}
     assert multiplier_within_catalog_constraint() == []
+
+
+def test_tool_factory_when_slug_exists_then_refused_not_silently_the_old_row(catalog):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ToolFactory(slug="coffee", price=3)
+    assert ToolDefinition.objects.get(slug="coffee").price == 10

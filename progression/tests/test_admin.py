@@ -32,7 +32,10 @@ def test_adjust_action_when_chosen_then_asks_for_deltas_and_note(admin_client, u
     assert response.status_code == 200
     assert response.templates[0].name == "admin/progression/adjust_state.html"
     assert set(response.context["form"].fields) == {"energy", "fatigue", "loyalty", "note"}
-    assert user.email in response.content.decode()
+    page = response.content.decode()
+    assert user.email in page
+    assert "adjust-state" in page.split("<body", 1)[1].split(">", 1)[0]  # the body's classes
+    assert 'class="breadcrumbs"' in page
     assert not StateEvent.objects.exists()
 
 

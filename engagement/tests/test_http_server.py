@@ -170,16 +170,21 @@ def test_content_length_over_the_cap_answers_413_with_connection_close_and_the_c
     assert after.status_code == 200
 
 
+def buy_head(authorization: str, content_length: int) -> bytes:
+    """The head of a JSON buy of coffee announcing `content_length` bytes of body."""
+    return (
+        b"POST /api/v1/tools/coffee/buy/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: " + authorization.encode() + b"\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(content_length).encode() + b"\r\n\r\n"
+    )
+
+
 def test_body_that_does_not_arrive_in_time_answers_408_and_closes(server):
     base_url, _ = server
     _, authorization = buyer()
     started = time.monotonic()
     with socket.create_connection(address(base_url), timeout=15) as sock:
-        sock.sendall(
-            b"POST /api/v1/tools/coffee/buy/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Authorization: " + authorization.encode() + b"\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{"
-        )
+        sock.sendall(buy_head(authorization, 100) + b"{")
         head, body = read_answer(sock)  # the client never sends the other 99 bytes
     waited = time.monotonic() - started
 
@@ -194,11 +199,7 @@ def test_body_trickled_slower_than_the_timeout_answers_408_however_steady(server
     _, authorization = buyer()
     started = time.monotonic()
     with socket.create_connection(address(base_url), timeout=15) as sock:
-        sock.sendall(
-            b"POST /api/v1/tools/coffee/buy/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Authorization: " + authorization.encode() + b"\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000\r\n\r\n"
-        )
+        sock.sendall(buy_head(authorization, 1000))
         try:
             for _ in range(1000):  # one byte every 0.1 s: 100 s in all, never silent for long
                 sock.sendall(b" ")

@@ -86,6 +86,15 @@ def assert_unavailable(response) -> None:
         assert leak not in text
 
 
+def answered_503_when_killed(sql_prefix: str, send) -> None:
+    """send() with this thread's backend terminated right after `sql_prefix`: the fault fired and
+    the answer is the 503 retry-later."""
+    with backend_killed_after(sql_prefix) as killed:
+        response = send()
+    assert killed, "the fault was never injected"
+    assert_unavailable(response)
+
+
 def assert_untouched(user, **expected) -> None:
     state = UserState.objects.get(user=user)
     for name, value in {**INITIAL, **expected}.items():
@@ -99,11 +108,7 @@ def assert_untouched(user, **expected) -> None:
 def test_checkin_connection_killed_after_checkin_insert_returns_503_and_leaves_nothing(user):
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "progression_dailycheckin"') as killed:
-        response = client.post(CHECKINS)
-
-    assert killed, "the fault was never injected"
-    assert_unavailable(response)
+    answered_503_when_killed('INSERT INTO "progression_dailycheckin"', lambda: client.post(CHECKINS))
     assert not DailyCheckIn.objects.filter(user=user).exists()
     assert not StateEvent.objects.filter(user=user).exists()
     assert_untouched(user)
@@ -116,11 +121,10 @@ def test_checkin_connection_killed_after_checkin_insert_returns_503_and_leaves_n
 def test_checkin_with_key_connection_killed_returns_503_and_same_key_then_executes_once(user):
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "progression_dailycheckin"') as killed:
-        response = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="retry-me")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'INSERT INTO "progression_dailycheckin"',
+        lambda: client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="retry-me"),
+    )
     assert not IdempotencyKey.objects.exists()
     assert_untouched(user)
     retry = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="retry-me")
@@ -135,11 +139,10 @@ def test_buy_connection_killed_after_item_insert_returns_503_and_loyalty_is_kept
     adjust_state(user=user, note="budget", loyalty=50)
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "inventory_inventoryitem"') as killed:
-        response = client.post(BUY_COFFEE, {"quantity": 2}, format="json")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'INSERT INTO "inventory_inventoryitem"',
+        lambda: client.post(BUY_COFFEE, {"quantity": 2}, format="json"),
+    )
     assert not InventoryItem.objects.filter(user=user).exists()
     assert_untouched(user, loyalty=50)
     retry = client.post(BUY_COFFEE, {"quantity": 2}, format="json")
@@ -150,11 +153,9 @@ def test_buy_connection_killed_after_item_insert_returns_503_and_loyalty_is_kept
 def test_connection_killed_after_key_insert_returns_503_not_idempotency_key_in_use(user):
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "engagement_idempotencykey"') as killed:
-        response = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'INSERT INTO "engagement_idempotencykey"', lambda: client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
+    )
     assert not IdempotencyKey.objects.exists()
     assert client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
 
@@ -163,11 +164,9 @@ def test_connection_killed_while_storing_the_answer_returns_503_never_a_201_for_
     """The check-in ran, then storing its answer failed: the client must not be told 201."""
     client = bearer_client(user)
 
-    with backend_killed_after('UPDATE "engagement_idempotencykey"') as killed:
-        response = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'UPDATE "engagement_idempotencykey"', lambda: client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
+    )
     assert not DailyCheckIn.objects.filter(user=user).exists()
     assert not IdempotencyKey.objects.exists()
     assert_untouched(user)

@@ -91,10 +91,18 @@ def ledger_clean():
 
 @pytest.fixture
 def jwt_tokens():
-    """Token forging for attack tests: access_claims, forged_token, tampered_token, token_client."""
-    from engagement import testing
+    """Token forging for attack tests: .access_claims(user), .forged_token(header, claims, signature),
+    .tampered_token(user, **claims), .token_client(token)."""
+    from types import SimpleNamespace
 
-    return testing
+    from engagement.testing import access_claims, forged_token, tampered_token, token_client
+
+    return SimpleNamespace(
+        access_claims=access_claims,
+        forged_token=forged_token,
+        tampered_token=tampered_token,
+        token_client=token_client,
+    )
 
 
 @pytest.fixture

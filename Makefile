@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 LOCK_ARGS ?=
 
-.PHONY: install lock run worker test lint format bench bench-scale bench-webhooks bench-leaderboards clean
+.PHONY: install lock run worker test test-fast lint format bench bench-scale bench-webhooks bench-leaderboards clean
 
 # The venv installs the dev lock (the runtime lock plus the tools), every file checked against
 # its hash; it is redone whenever a lock changes.
@@ -64,6 +64,17 @@ test: install
 	@url="$$($(BIN)/python scripts/test_database.py)" || exit 1; \
 	echo "make test: database $$url" | sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#'; \
 	DATABASE_URL="$$url" $(BIN)/pytest $(PYTEST_ARGS)
+
+# The inner loop: every test that needs neither PostgreSQL-only features, a server process
+# (gunicorn, runserver, the worker), a child Django process, Schemathesis nor a browser, on an
+# in-memory SQLite database; spread over the CPU cores when pytest-xdist is installed, in one
+# process otherwise. `make test` runs them all.
+FAST_MARKERS = not postgres and not server and not subprocess and not schemathesis and not browser and not slow
+
+test-fast: install
+	@workers="$$($(BIN)/python -c 'import xdist' 2>/dev/null && echo '-n auto')"; \
+	DATABASE_URL=sqlite:///test-db.sqlite3 $(BIN)/pytest -q -p no:cacheprovider -m "$(FAST_MARKERS)" \
+		--ignore=browser_tests $$workers $(PYTEST_ARGS)
 
 # Benchmark under gunicorn on BENCH_DATABASE_URL, or a throwaway engagement_bench database; see bench/README.md.
 bench: install

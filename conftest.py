@@ -1,5 +1,8 @@
-"""Project-wide pytest setup: environment for tests, the PostgreSQL gate, shared fixtures."""
+"""Project-wide pytest setup: the PostgreSQL gate and the shared fixtures over engagement.testing
+(thread runner, ledger-clean assertion, authenticated clients, token forging, a gunicorn server)."""
 
+import contextlib
+import itertools
 import os
 
 import pytest
@@ -60,6 +63,66 @@ def auth_client(user):
     from accounts.tests.factories import bearer_client
 
     return bearer_client(user)
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user, lifetime=None): an APIClient with a Bearer token for that user, minted now."""
+    from engagement.testing import client_for
+
+    return client_for
+
+
+@pytest.fixture
+def run_threads():
+    """run_threads(count, work): work(i) in `count` real threads released together; the results."""
+    from engagement.testing import run_in_threads
+
+    return run_in_threads
+
+
+@pytest.fixture
+def ledger_clean():
+    """ledger_clean(): assert engagement.audit.verify_ledger finds every user's state replayed exactly."""
+    from engagement.testing import assert_ledger_clean
+
+    return assert_ledger_clean
+
+
+@pytest.fixture
+def jwt_tokens():
+    """Token forging for attack tests: .access_claims(user), .forged_token(header, claims, signature),
+    .tampered_token(user, **claims), .token_client(token)."""
+    from types import SimpleNamespace
+
+    from engagement.testing import access_claims, forged_token, tampered_token, token_client
+
+    return SimpleNamespace(
+        access_claims=access_claims,
+        forged_token=forged_token,
+        tampered_token=tampered_token,
+        token_client=token_client,
+    )
+
+
+@pytest.fixture
+def gunicorn(transactional_db, tmp_path):
+    """gunicorn(env=None): start the app under gunicorn (production settings, gunicorn.conf.py) on the
+    test database and return its base URL; every server started is stopped after the test.
+
+    The test is transactional, so the rows it commits are what the server sees. Mark the test
+    `server` and `postgres`: it needs a server process and PostgreSQL.
+    """
+    from engagement.testing import gunicorn_server
+
+    numbers = itertools.count()
+    with contextlib.ExitStack() as servers:
+
+        def start(*, env: dict[str, str] | None = None) -> str:
+            log_path = tmp_path / f"gunicorn-{next(numbers)}.log"
+            return servers.enter_context(gunicorn_server(log_path, env=env))
+
+        yield start
 
 
 @pytest.fixture

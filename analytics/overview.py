@@ -128,23 +128,31 @@ def _by_day(totals, metric: str, subgroup: str = "") -> dict[date, int]:
 # --- The providers -------------------------------------------------------------------------
 
 
-def daily_activity(*, period: Period) -> Chart:
-    totals = selectors.rollup_totals(
-        metrics=[Metric.ACTIVE_USERS, Metric.CHECKINS], start=period.start, end=period.end
-    )
+def _lines_of_metrics(
+    *, period: Period, slug: str, title: str, description: str, lines: dict[str, str]
+) -> Chart:
+    """A line chart with one line per rollup metric: `lines` maps each line's label to its metric."""
+    totals = selectors.rollup_totals(metrics=list(lines.values()), start=period.start, end=period.end)
     return daily_chart(
+        slug=slug,
+        title=title,
+        description=description,
+        kind=ChartKind.LINE,
+        period=period,
+        series=[(label, _by_day(totals, metric)) for label, metric in lines.items()],
+    )
+
+
+def daily_activity(*, period: Period) -> Chart:
+    return _lines_of_metrics(
+        period=period,
         slug="activity",
         title="Daily active users and check-ins",
         description=(
             "Active users: users with at least one state change of their own that day (operator "
             "adjustments and prizes do not count). Check-ins: on their check-in day."
         ),
-        kind=ChartKind.LINE,
-        period=period,
-        series=[
-            ("Active users", _by_day(totals, Metric.ACTIVE_USERS)),
-            ("Check-ins", _by_day(totals, Metric.CHECKINS)),
-        ],
+        lines={"Active users": Metric.ACTIVE_USERS, "Check-ins": Metric.CHECKINS},
     )
 
 
@@ -224,22 +232,15 @@ def streaks(*, period: Period) -> Chart:
 
 
 def loyalty(*, period: Period) -> Chart:
-    totals = selectors.rollup_totals(
-        metrics=[Metric.LOYALTY_EARNED, Metric.LOYALTY_SPENT], start=period.start, end=period.end
-    )
-    return daily_chart(
+    return _lines_of_metrics(
+        period=period,
         slug="loyalty",
         title="Loyalty earned and spent per day",
         description=(
             "Earned: every gain of loyalty (check-ins, tools, rewards, prizes, operator grants). "
             "Spent: every loss (purchases, repairs, operator deductions)."
         ),
-        kind=ChartKind.LINE,
-        period=period,
-        series=[
-            ("Earned", _by_day(totals, Metric.LOYALTY_EARNED)),
-            ("Spent", _by_day(totals, Metric.LOYALTY_SPENT)),
-        ],
+        lines={"Earned": Metric.LOYALTY_EARNED, "Spent": Metric.LOYALTY_SPENT},
     )
 
 

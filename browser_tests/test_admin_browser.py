@@ -9,10 +9,10 @@ import pytest
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import UserFactory
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean
 from progression.models import EventKind
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def tool_slugs(page) -> list[str]:
@@ -79,7 +79,7 @@ def test_adjust_state_when_applied_in_admin_then_event_in_users_ledger(admin_pag
     assert [(e["kind"], e["reference"]) for e in events] == [(EventKind.ADJUSTMENT, "goodwill after outage")]
     assert (events[0]["deltas"]["loyalty"], events[0]["deltas"]["energy"]) == (30, 5)
     assert (events[0]["result"]["loyalty"], events[0]["result"]["energy"]) == (30, 55)
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_api_docs_when_opened_then_every_endpoint_rendered_and_no_request_leaves_the_server(

@@ -7,7 +7,7 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Every refusal the policy makes, recorded by the page itself (the browser's own event).
 RECORD_VIOLATIONS = """

@@ -25,7 +25,7 @@ from browser_tests.conftest import ARTIFACTS
 from inventory.services import seed_tools
 from rewards.services import seed_rewards
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHARTS = ["activity", "registrations", "retention", "streaks", "loyalty", "tools", "webhooks"]
 DOCS_SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "overview.png"

@@ -177,3 +177,18 @@ def insert_row(instance: M, *, using: str = DEFAULT_DB_ALIAS) -> M:
     instance._state.adding = False
     instance._state.db = using
     return instance
+
+
+def delete_in_batches(queryset: models.QuerySet, *, batch: int) -> int:
+    """Delete the rows of `queryset`, `batch` primary keys per statement (short statements, short
+    locks on a large table); returns how many rows of its model were deleted (cascades not counted).
+
+    The purge jobs (idempotency keys, failed jobs, webhook deliveries) all run through it.
+    """
+    model = queryset.model
+    deleted = 0
+    while True:
+        ids = list(queryset.values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += model._default_manager.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)

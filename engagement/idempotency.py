@@ -47,6 +47,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.state import token_backend
 
+from engagement.db import delete_in_batches
 from engagement.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -307,9 +308,4 @@ def purge_expired(*, now=None, batch: int = 10_000) -> int:
     The periodic job (hourly) and `manage.py purge_idempotency_keys` both call this.
     """
     cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_KEY_TTL
-    deleted = 0
-    while True:
-        ids = list(IdempotencyKey.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:batch])
-        if not ids:
-            return deleted
-        deleted += IdempotencyKey.objects.filter(id__in=ids).delete()[0]
+    return delete_in_batches(IdempotencyKey.objects.filter(created_at__lt=cutoff), batch=batch)

@@ -25,6 +25,8 @@ from django_q.conf import Conf
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
+from engagement.db import delete_in_batches
+
 # Our rows in django-q2's schedule table carry this prefix, so sync_schedules() can remove the
 # ones no longer listed without touching schedules an operator added in the admin.
 SCHEDULE_PREFIX = "engagement: "
@@ -145,12 +147,7 @@ def sync_schedules(jobs: list[dict] | None = None, *, now: datetime | None = Non
 def purge_failed_jobs(*, now: datetime | None = None, batch: int = 10_000) -> int:
     """Delete the records of failed jobs older than WEBHOOK_DELIVERY_RETENTION; returns how many."""
     cutoff = (now or timezone.now()) - settings.WEBHOOK_DELIVERY_RETENTION
-    deleted = 0
-    while True:
-        ids = list(Task.objects.filter(stopped__lt=cutoff).values_list("pk", flat=True)[:batch])
-        if not ids:
-            return deleted
-        deleted += Task.objects.filter(pk__in=ids).delete()[0]
+    return delete_in_batches(Task.objects.filter(stopped__lt=cutoff), batch=batch)
 
 
 def queue_depth_metrics():

@@ -92,6 +92,8 @@ UNAUTHORIZED = {
 THROTTLED = {429: error_response("Too many requests; see Retry-After.", errors.THROTTLED)}
 # CursorPagination answers 404 to a cursor it did not issue (follow the next/previous links as given).
 INVALID_CURSOR = {404: error_response("The cursor is not valid.", errors.NotFound)}
+# The answers of a cursor-paginated list of the caller's own rows, besides its 200.
+CURSOR_LIST = {**VALIDATION, **UNAUTHORIZED, **INVALID_CURSOR, **THROTTLED}
 
 
 def _idempotent_paths() -> set[str]:

@@ -1,8 +1,9 @@
-"""Test support shared by every app's tests: threads released together, a real server, a webhook
-receiver, workers."""
+"""The test toolkit every app's tests share: threads released together, the ledger-clean assertion,
+token clients and forged JWTs, a real gunicorn server, a webhook receiver, workers, the job queue."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -14,19 +15,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from django.conf import settings
 from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
+# --- threads released together -------------------------------------------------------------
 
-def run_in_threads(count: int, work: Callable[[int], object], *, timeout: float = 30) -> list:
-    """Run work(i) in `count` threads released together by a barrier; return the results.
 
-    Each thread closes its own database connection when done.
+def run_in_threads(
+    count: int, work: Callable[[int], object], *, timeout: float = 30, close_connection: bool = False
+) -> list:
+    """Run work(i) in `count` threads released together by a barrier; return the results in order.
+
+    Each thread closes its own database connection when done; any thread's exception fails the
+    test. `close_connection` first hands this thread's connection back (transactional tests whose
+    threads need every pooled connection).
     """
     barrier = threading.Barrier(count)
     results: list = [None] * count
@@ -42,32 +51,146 @@ def run_in_threads(count: int, work: Callable[[int], object], *, timeout: float 
             connection.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    if close_connection:
+        connection.close()
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=timeout)
+        thread.join(timeout=timeout * 2)
     assert not any(thread.is_alive() for thread in threads), "a thread did not finish"
     assert not errors, errors
     return results
 
 
-# --- a real server ------------------------------------------------------------------------
+# --- the ledger ------------------------------------------------------------------------------
 
-# Every variable settings.py and gunicorn.conf.py read; a server starts from none of them.
-_SERVER_VARIABLES = (
+
+def assert_ledger_clean() -> None:
+    """Every user's stored state equals the replay of its ledger, and the items held match."""
+    from engagement.audit import verify_ledger
+
+    report = verify_ledger()
+    assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The answer is `status` in the SPEC error shape {"error": {code, message[, fields]}} with `code`;
+    returns the error object."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def error_code(response) -> str | None:
+    """The error code of an answer in the SPEC error shape, None for any other body."""
+    body = response.json()
+    return body.get("error", {}).get("code") if isinstance(body, dict) else None
+
+
+# --- clients and tokens ----------------------------------------------------------------------
+
+
+def bearer_header(user) -> dict[str, str]:
+    """The Authorization header of a fresh access token for `user` (for httpx and raw requests)."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+
+
+def token_client(token: str, **defaults):
+    """An APIClient sending `token` (any string, forged ones included) as its Bearer token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient(**defaults)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def client_for(user, *, lifetime: timedelta | None = None):
+    """An APIClient with a Bearer access token for `user` minted now (valid after time travel)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(user)
+    if lifetime is not None:
+        token.set_exp(lifetime=lifetime)
+    return token_client(str(token))
+
+
+def b64url(data: bytes | dict) -> str:
+    """Unpadded base64url, as JWT segments are written; a dict is JSON-encoded first."""
+    raw = json.dumps(data).encode() if isinstance(data, dict) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def access_claims(user) -> dict:
+    """The claims of a genuine access token for `user`, to tamper with."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    return dict(AccessToken.for_user(user).payload)
+
+
+def forged_token(header: dict, claims: dict, signature: bytes = b"") -> str:
+    """A JWT assembled by hand: any header (alg none, RS256...), any claims, any signature."""
+    return ".".join([b64url(header), b64url(claims), b64url(signature)])
+
+
+def tampered_token(user, **claims) -> str:
+    """A genuine access token of `user` whose claims were edited after signing (signature kept)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    header, _, signature = str(AccessToken.for_user(user)).split(".")
+    return f"{header}.{b64url({**access_claims(user), **claims})}.{signature}"
+
+
+# --- processes: a clean environment, the test database's URL, Redis --------------------------
+
+
+def environment_without(*prefixes: str, **overrides: str) -> dict[str, str]:
+    """This process's environment less the variables starting with any of `prefixes`, plus `overrides`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env.update(overrides)
+    return env
+
+
+# Every name settings.py reads: a child process meant to see only what a test gives it starts
+# from none of them.
+SETTINGS_VARIABLES = (
     "DJANGO_",
     "DATABASE_",
     "REDIS_URL",
     "JWT_",
     "THROTTLE_",
     "NUM_PROXIES",
-    "GUNICORN_",
-    "FORWARDED_ALLOW_IPS",
-    "MAX_REQUEST_BODY_BYTES",
-    "REQUEST_BODY_TIMEOUT",
     "DEV_AUTH_HEADER",
-    "PORT",
+    "ENGAGEMENT_",
 )
+
+
+def run_python(
+    *args: str, env: dict[str, str], check: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """`python *args` in the project directory with exactly `env`; its output captured as text."""
+    return subprocess.run(  # noqa: S603 (this interpreter, arguments from the test)
+        [sys.executable, *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def manage_py(*args: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess:
+    """`manage.py *args` in a child process: the real exit status, stdout and stderr."""
+    return run_python("manage.py", *args, env=env, check=check)
 
 
 def free_port() -> int:
@@ -76,13 +199,124 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_database_url() -> str:
-    """DATABASE_URL of the test database this process uses, for a server in another process."""
+def current_database_url(application_name: str = "") -> str:
+    """DATABASE_URL of the test database this process uses, for a server or worker in another process.
+
+    The other process's sessions carry `application_name`, so a test can find (and kill) them.
+    """
     db = connection.settings_dict
     credentials = quote(db["USER"] or "postgres", safe="")
     if db.get("PASSWORD"):
         credentials += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{credentials}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    url = f"postgres://{credentials}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return f"{url}?application_name={quote(application_name)}" if application_name else url
+
+
+def server_database_url() -> str:
+    """DATABASE_URL of the test database this process uses (alias of current_database_url())."""
+    return current_database_url()
+
+
+# A Redis database of its own (tests flush it); override where several suites share one Redis.
+ROBUSTNESS_REDIS_URL = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def redis_caches(location: str = ROBUSTNESS_REDIS_URL, **options: object) -> dict:
+    """A CACHES setting on the Redis at `location`, as settings.py builds it from REDIS_URL;
+    `options` add to the client's OPTIONS (socket timeouts...)."""
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": location,
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient", **options},
+            "KEY_PREFIX": "engagement",
+        }
+    }
+
+
+def flush_redis(url: str = ROBUSTNESS_REDIS_URL) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# --- a real server ------------------------------------------------------------------------
+
+# Every variable settings.py and gunicorn.conf.py read; a server starts from none of them.
+_SERVER_VARIABLES = (
+    *SETTINGS_VARIABLES,
+    "GUNICORN_",
+    "FORWARDED_ALLOW_IPS",
+    "MAX_REQUEST_BODY_BYTES",
+    "REQUEST_BODY_TIMEOUT",
+    "PORT",
+    "PYTEST_",
+)
+# The marks of a test that serves the app from other processes on the test database.
+SERVER_TEST_MARKS = [
+    pytest.mark.slow,
+    pytest.mark.server,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
+SERVER_APP_NAME = "engagement-robustness-server"
+
+
+def _answers_200(port: int, path: str) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            return sock.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _serving(
+    arguments: list[str], env: dict[str, str], log_path: Path, port: int, ready_path: str
+) -> Iterator[str]:
+    """Start the venv's gunicorn with `arguments`, yield its base URL once `ready_path` answers 200,
+    stop it (SIGTERM, then SIGKILL) afterwards."""
+    server_env = environment_without(*_SERVER_VARIABLES)
+    server_env.update(
+        {
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+            "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DATABASE_POOL_MIN_SIZE": "1",
+            "DATABASE_POOL_MAX_SIZE": "4",
+            **env,
+        }
+    )
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 (the venv's gunicorn, fixed arguments)
+            [str(gunicorn), *arguments, "engagement.wsgi:application"],
+            cwd=settings.BASE_DIR,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers_200(port, ready_path):
+            assert process.poll() is None, f"gunicorn exited:\n{log_path.read_text()[-4000:]}"
+            assert time.monotonic() < deadline, f"gunicorn never answered:\n{log_path.read_text()[-4000:]}"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -94,54 +328,45 @@ def gunicorn_server(log_path: Path, *, env: dict[str, str] | None = None) -> Ite
     /healthz answers. `env` overrides any variable.
     """
     port = free_port()
-    server_env = {key: value for key, value in os.environ.items() if not key.startswith(_SERVER_VARIABLES)}
-    server_env.update(
-        {
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-            "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "DATABASE_URL": server_database_url(),
-            "DATABASE_POOL_MIN_SIZE": "1",
-            "DATABASE_POOL_MAX_SIZE": "4",
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": "1",
-            "GUNICORN_THREADS": "4",
-            **(env or {}),
-        }
-    )
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 (the venv's gunicorn, fixed arguments)
-            [str(gunicorn), "--config", "gunicorn.conf.py", "engagement.wsgi:application"],
-            cwd=settings.BASE_DIR,
-            env=server_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"gunicorn exited:\n{log_path.read_text()[-4000:]}"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn never answered:\n{log_path.read_text()[-4000:]}"
-            time.sleep(0.2)
+    server_env = {
+        "DATABASE_URL": current_database_url(),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "4",
+        **(env or {}),
+    }
+    with _serving(["--config", "gunicorn.conf.py"], server_env, log_path, port, "/healthz") as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_gunicorn(
+    log_dir: Path, *, workers: int = 4, env: dict | None = None, application_name: str = SERVER_APP_NAME
+) -> Iterator[str]:
+    """`workers` gunicorn processes on Redis (ROBUSTNESS_REDIS_URL) and the test database, on a free
+    port, logging to `log_dir`; yields the base URL once /readyz answers 200.
+
+    The server's database sessions carry `application_name`, so a test can find (and kill) them.
+    """
+    port = free_port()
+    server_env = {
+        "DATABASE_URL": current_database_url(application_name),
+        "REDIS_URL": ROBUSTNESS_REDIS_URL,
+        "THROTTLE_LOGIN": "10/min",
+        "THROTTLE_USER": "100000/min",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    arguments = ["--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--timeout", "60"]
+    arguments += ["--graceful-timeout", "5", "--log-level", "warning"]
+    with _serving(arguments, server_env, log_dir / f"gunicorn-{port}.log", port, "/readyz") as base_url:
+        yield base_url
+
+
+def server_log_errors(log_dir: Path) -> str:
+    """Tracebacks the workers logged in `log_dir` (there must be none)."""
+    text = "\n".join(path.read_text(errors="replace") for path in log_dir.glob("gunicorn-*.log"))
+    return "\n".join(line for line in text.splitlines() if "Traceback" in line or '"level": "ERROR"' in line)
 
 
 # --- Webhooks: a receiver and real worker processes -------------------------------------------
@@ -255,13 +480,7 @@ def worker_environment(**overrides: str) -> dict[str, str]:
     """The environment of a worker process on this test process's database and secret key."""
     from django.conf import settings
 
-    from engagement.tests.test_robustness_multiprocess import current_database_url
-
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "WEBHOOK_", "WORKER_", "REDIS_", "DATABASE_", "PYTEST_"))
-    }
+    env = environment_without("DJANGO_", "WEBHOOK_", "WORKER_", "REDIS_", "DATABASE_", "PYTEST_")
     env.update(
         {
             "DATABASE_URL": current_database_url("engagement-test-worker"),

@@ -19,7 +19,7 @@ from inventory.models import InventoryItem, ToolDefinition, ToolKind
 from progression import rules
 from progression.changes import ChangeResult
 from progression.models import EventKind, UserState
-from progression.services import apply_change, get_rules, lock_state
+from progression.services import apply_change, effects_of, get_rules, lock_state
 
 
 @dataclass(frozen=True)
@@ -128,13 +128,7 @@ def use_tool(*, user, slug: str) -> UseResult:
             item.delete()
         values = state.to_values()
         values = values.replace(inventory_count=values.inventory_count - 1)
-        new = rules.apply_tool(
-            values,
-            energy=tool.energy_delta,
-            fatigue=tool.fatigue_delta,
-            loyalty=tool.loyalty_delta,
-            rules=get_rules(),
-        )
+        new = rules.apply_tool(values, **effects_of(tool), rules=get_rules())
         change = apply_change(state=state, new=new, kind=EventKind.TOOL_USE, reference=tool.slug)
     return UseResult(tool=tool, remaining=item.quantity - 1, change=change)
 

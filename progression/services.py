@@ -48,6 +48,15 @@ def get_rules() -> rules.Rules:
     return rules.Rules.from_mapping(settings.ENGAGEMENT)
 
 
+def effects_of(definition) -> dict[str, int]:
+    """The energy, fatigue and loyalty deltas of a tool or reward, as rules.apply_* take them."""
+    return {
+        "energy": definition.energy_delta,
+        "fatigue": definition.fatigue_delta,
+        "loyalty": definition.loyalty_delta,
+    }
+
+
 def on_setting_changed(*, setting, **kwargs):
     if setting == "ENGAGEMENT":
         get_rules.cache_clear()

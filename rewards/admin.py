@@ -13,24 +13,21 @@ from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from progression.forms import ConstraintErrorsOnFieldsMixin
 from rewards.models import RewardDefinition, UserReward
 
+# What claiming a reward does: the form and the admin page's "Effects when claimed" list them.
+CLAIM_EFFECT_FIELDS = (
+    "energy_delta",
+    "fatigue_delta",
+    "loyalty_delta",
+    "grant_tool",
+    "grant_quantity",
+    "auto_claim",
+)
+
 
 class RewardDefinitionForm(ConstraintErrorsOnFieldsMixin, forms.ModelForm):
     class Meta:
         model = RewardDefinition
-        fields = (
-            "slug",
-            "title",
-            "description",
-            "is_active",
-            "condition",
-            "threshold",
-            "energy_delta",
-            "fatigue_delta",
-            "loyalty_delta",
-            "grant_tool",
-            "grant_quantity",
-            "auto_claim",
-        )
+        fields = ("slug", "title", "description", "is_active", "condition", "threshold", *CLAIM_EFFECT_FIELDS)
 
 
 @admin.register(RewardDefinition)
@@ -68,14 +65,7 @@ class RewardDefinitionAdmin(admin.ModelAdmin):
         (
             "Effects when claimed",
             {
-                "fields": (
-                    "energy_delta",
-                    "fatigue_delta",
-                    "loyalty_delta",
-                    "grant_tool",
-                    "grant_quantity",
-                    "auto_claim",
-                ),
+                "fields": CLAIM_EFFECT_FIELDS,
                 "description": "Applied exactly (no level multiplier); each delta from -100 to 100, "
                 "grant quantity from 1 to 100.",
             },

@@ -14,7 +14,7 @@ from inventory.services import add_items
 from progression import rules
 from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult, UnlockedReward
 from progression.models import EventKind, StateEvent, UserState
-from progression.services import finish_change, get_rules, lock_state, record_change
+from progression.services import effects_of, finish_change, get_rules, lock_state, record_change
 from rewards.models import Condition, RewardDefinition, UserReward
 from rewards.selectors import RewardStatus, reward_status
 
@@ -84,13 +84,7 @@ def _pay_out(*, state: UserState, reward: RewardDefinition, user_reward: UserRew
             is_freeze=reward.grant_tool is not None and reward.grant_tool.is_freeze,
         )
         values = values.replace(inventory_count=values.inventory_count + reward.grant_quantity)
-    new = rules.apply_exact(
-        values,
-        energy=reward.energy_delta,
-        fatigue=reward.fatigue_delta,
-        loyalty=reward.loyalty_delta,
-        rules=get_rules(),
-    )
+    new = rules.apply_exact(values, **effects_of(reward), rules=get_rules())
     return record_change(state=state, new=new, kind=EventKind.REWARD_CLAIM, reference=reward.slug)
 
 

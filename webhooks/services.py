@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -39,6 +39,7 @@ from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from analytics.services import count_webhook_delivery
+from engagement.db import delete_in_batches
 from engagement.queue import enqueue
 from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult
 from progression.models import UserState
@@ -419,13 +420,7 @@ def enable_endpoint(*, endpoint: WebhookEndpoint) -> None:
 def purge_deliveries(*, now: datetime | None = None, batch: int = 10_000) -> int:
     """Delete messages and delivery records older than WEBHOOK_DELIVERY_RETENTION; returns how many."""
     cutoff = (now or timezone.now()) - settings.WEBHOOK_DELIVERY_RETENTION
-    deleted = 0
-    for model in (WebhookDelivery, WebhookMessage):
-        while True:
-            ids: list[Any] = list(
-                model.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:batch]
-            )
-            if not ids:
-                break
-            deleted += model.objects.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
-    return deleted
+    return sum(
+        delete_in_batches(model.objects.filter(created_at__lt=cutoff), batch=batch)
+        for model in (WebhookDelivery, WebhookMessage)
+    )

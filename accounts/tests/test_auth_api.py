@@ -6,7 +6,7 @@ from django.contrib.auth.hashers import check_password
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory, bearer_client
-from engagement.audit import verify_ledger
+from engagement.testing import assert_error, assert_ledger_clean
 from progression.models import UserState
 
 pytestmark = pytest.mark.django_db
@@ -17,16 +17,6 @@ REFRESH = "/api/v1/auth/token/refresh/"
 LOGOUT = "/api/v1/auth/logout/"
 ME = "/api/v1/me/"
 STRONG_PASSWORD = "plum-orbit-castle-71"
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def register(client, email="ann@example.com", password=STRONG_PASSWORD, **extra):
@@ -55,7 +45,7 @@ def test_register_valid_returns_201_user_and_working_token_pair(api_client):
     assert user.password != STRONG_PASSWORD
     assert check_password(STRONG_PASSWORD, user.password)
     assert UserState.objects.filter(user=user).count() == 1
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
     me = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {body['access']}")
     assert me.status_code == 200

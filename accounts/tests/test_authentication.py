@@ -1,14 +1,18 @@
-"""Bearer access tokens: what is accepted, what is refused, and which routes need one."""
+"""Bearer access tokens: what is accepted, what is refused (the JWT attacks), and which routes need one."""
 
-import base64
-import json
 from datetime import timedelta
 
 import jwt
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory, bearer_client
+from engagement.testing import access_claims, forged_token, tampered_token, token_client
+from progression.models import DailyCheckIn
 
 pytestmark = pytest.mark.django_db
 
@@ -31,100 +35,109 @@ PROTECTED_ROUTES = [
 ]
 
 
-def _b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def _claims(user) -> dict:
-    return dict(AccessToken.for_user(user).payload)
-
-
 def assert_token_refused(response):
     assert response.status_code == 401, response.content
     body = response.json()
     assert set(body) == {"error"}
     assert body["error"]["code"] in {"token_not_valid", "authentication_failed"}
     assert body["error"]["message"]
+    assert "user" not in body
     assert response["WWW-Authenticate"] == BEARER_CHALLENGE
     assert response.has_header("X-Request-ID")
 
 
-def test_access_token_valid_returns_200(api_client, user):
-    token = AccessToken.for_user(user)
+def me_with(token: str):
+    return token_client(token).get(ME)
 
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+def test_access_token_valid_returns_200(user):
+    response = me_with(str(AccessToken.for_user(user)))
 
     assert response.status_code == 200
     assert response.json()["user"]["id"] == str(user.pk)
 
 
-def test_access_token_expired_returns_401(api_client, user, time_machine):
+def test_jwt_algorithm_is_pinned_to_hs256():
+    assert settings.SIMPLE_JWT["ALGORITHM"] == "HS256"
+
+
+def test_access_token_expired_returns_401(user, time_machine):
     time_machine.move_to(timezone.now(), tick=False)
     token = str(AccessToken.for_user(user))
     lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
 
     time_machine.shift(lifetime - timedelta(seconds=5))
-    assert api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert me_with(token).status_code == 200
 
     time_machine.shift(timedelta(seconds=10))
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = me_with(token)
 
     assert_token_refused(response)
     assert response.json()["error"]["code"] == "token_not_valid"
 
 
-def test_access_token_forged_signature_returns_401(api_client, user):
-    forged = jwt.encode(_claims(user), "not-the-signing-key-" + "x" * 32, algorithm="HS256")
+def test_access_token_forged_signature_returns_401(user):
+    forged = jwt.encode(access_claims(user), "not-the-signing-key-" + "x" * 32, algorithm="HS256")
 
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {forged}")
-
-    assert_token_refused(response)
+    assert_token_refused(me_with(forged))
 
 
-def test_access_token_with_tampered_payload_returns_401(api_client, user):
-    other = type(user).objects.create_user(email="other@example.com", password="x-long-password-1")
-    header, _payload, signature = str(AccessToken.for_user(user)).split(".")
-    tampered = f"{header}.{_b64({**_claims(user), 'user_id': str(other.pk)})}.{signature}"
+def test_access_token_with_tampered_payload_returns_401(user):
+    other = UserFactory()
 
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {tampered}")
-
-    assert_token_refused(response)
+    assert_token_refused(me_with(tampered_token(user, user_id=str(other.pk))))
 
 
-@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
-def test_access_token_alg_none_returns_401(api_client, user, alg):
-    unsigned = f"{_b64({'alg': alg, 'typ': 'JWT'})}.{_b64(_claims(user))}."
+@pytest.mark.parametrize(
+    ("alg", "signature"),
+    [("none", b""), ("None", b""), ("NONE", b""), ("RS256", b"sig")],
+)
+def test_access_token_unsigned_or_asymmetric_returns_401(user, alg, signature):
+    token = forged_token({"alg": alg, "typ": "JWT"}, access_claims(user), signature)
 
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {unsigned}")
-
-    assert_token_refused(response)
+    assert_token_refused(me_with(token))
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-def test_access_token_other_hmac_algorithm_returns_401(api_client, user):
-    # Right key, algorithm not the pinned HS256.
-    other_alg = jwt.encode(_claims(user), settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS512")
+@pytest.mark.parametrize("algorithm", ["HS512", "HS384"])
+def test_access_token_right_key_other_hmac_algorithm_returns_401(user, algorithm):
+    token = jwt.encode(access_claims(user), settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=algorithm)
 
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {other_alg}")
-
-    assert_token_refused(response)
+    assert_token_refused(me_with(token))
 
 
-def test_refresh_token_used_as_access_returns_401(api_client, user):
-    refresh = RefreshToken.for_user(user)
-
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {refresh}")
-
-    assert_token_refused(response)
+def test_refresh_token_used_as_access_returns_401(user):
+    assert_token_refused(me_with(str(RefreshToken.for_user(user))))
 
 
-def test_access_token_of_deleted_user_returns_401(api_client, user):
-    token = AccessToken.for_user(user)
-    user.delete()
+def test_access_token_of_deleted_user_returns_401(user):
+    token = str(AccessToken.for_user(user))
+    User.objects.filter(pk=user.pk).delete()
 
-    response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert_token_refused(me_with(token))
 
-    assert_token_refused(response)
+
+def test_access_token_of_deactivated_user_is_refused_on_writes_too(user):
+    client = bearer_client(user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = client.post("/api/v1/checkins/")
+
+    assert response.status_code == 401
+    assert not DailyCheckIn.objects.filter(user=user).exists()
+
+
+def test_logout_then_rotation_with_the_blacklisted_refresh_returns_401(user):
+    refresh = str(RefreshToken.for_user(user))
+    assert (
+        bearer_client(user).post("/api/v1/auth/logout/", {"refresh": refresh}, format="json").status_code
+        == 204
+    )
+
+    response = APIClient().post("/api/v1/auth/token/refresh/", {"refresh": refresh}, format="json")
+
+    assert response.status_code == 401
+    assert "access" not in response.json()
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,10 @@
 """Registration races: real threads, real PostgreSQL transactions, through the HTTP stack."""
 
-import threading
-
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean, run_in_threads
 from progression.models import UserState
 
 REGISTER = "/api/v1/auth/register/"
@@ -16,30 +13,14 @@ ROUNDS = 5
 
 def _race_registrations(emails: list[str], remote_addr: str) -> list:
     """POST register/ once per email, all threads released together; returns the responses."""
-    barrier = threading.Barrier(len(emails))
-    responses: list = [None] * len(emails)
-    errors: list[BaseException] = []
 
-    def worker(index: int, email: str) -> None:
-        try:
-            client = APIClient(REMOTE_ADDR=remote_addr)
-            barrier.wait(timeout=10)
-            responses[index] = client.post(
-                REGISTER, {"email": email, "password": "plum-orbit-castle-71"}, format="json"
-            )
-        except BaseException as exc:  # surfaced in the main thread below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def register(index: int):
+        client = APIClient(REMOTE_ADDR=remote_addr)
+        return client.post(
+            REGISTER, {"email": emails[index], "password": "plum-orbit-castle-71"}, format="json"
+        )
 
-    threads = [threading.Thread(target=worker, args=(i, e)) for i, e in enumerate(emails)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors, errors
-    assert all(r is not None for r in responses)
-    return responses
+    return run_in_threads(len(emails), register)
 
 
 @pytest.mark.postgres
@@ -59,4 +40,4 @@ def test_register_same_email_from_two_threads_one_201_one_409_one_row():
         assert UserState.objects.filter(user__email=email).count() == 1
 
     assert User.objects.count() == ROUNDS
-    assert verify_ledger().ok
+    assert_ledger_clean()

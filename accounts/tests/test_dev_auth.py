@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
-import sys
 
 import pytest
 from django.conf import settings
@@ -14,24 +12,13 @@ from rest_framework.test import APIRequestFactory
 
 from accounts.authentication import DevHeaderAuthentication
 from accounts.tests.factories import UserFactory
+from engagement.testing import SETTINGS_VARIABLES, environment_without, manage_py
 
 pytestmark = pytest.mark.django_db
 
-_OWN_VARIABLES = ("DJANGO_", "DATABASE_", "REDIS_URL", "JWT_", "THROTTLE_", "NUM_PROXIES", "DEV_AUTH_HEADER")
-
 
 def manage(*args: str, **variables: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(_OWN_VARIABLES)}
-    env.update(variables)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return manage_py(*args, env=environment_without(*SETTINGS_VARIABLES, **variables))
 
 
 def test_x_user_id_is_ignored_with_the_default_settings(api_client, user):
@@ -44,6 +31,7 @@ def test_x_user_id_is_ignored_with_the_default_settings(api_client, user):
     )
 
 
+@pytest.mark.subprocess
 def test_dev_header_outside_debug_is_refused_by_the_system_check():
     completed = manage(
         "check",
@@ -57,6 +45,7 @@ def test_dev_header_outside_debug_is_refused_by_the_system_check():
     assert "engagement.E001" in completed.stderr + completed.stdout
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("variables", "installed"),
     [

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import User
-from engagement.audit import verify_ledger
+from engagement.testing import assert_error, assert_ledger_clean
 from progression.models import StateEvent, UserState
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_me_patch_display_name_updates_and_returns_it(auth_client, user):
     user.refresh_from_db()
     assert user.display_name == "New Name"
     assert _snapshot(user)[3] == before[3]  # the state is not touched
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_me_patch_blank_display_name_allowed(auth_client, user):
@@ -66,6 +66,17 @@ def test_me_patch_blank_display_name_allowed(auth_client, user):
     assert response.status_code == 200, response.content
     user.refresh_from_db()
     assert user.display_name == ""
+
+
+def _patch_refused(client, user, payload) -> dict:
+    """PATCH me/ with `payload`: a 400 validation_error that changed nothing; the error object."""
+    before = _snapshot(user)
+
+    response = client.patch(ME, payload, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert _snapshot(user) == before
+    return error
 
 
 @pytest.mark.parametrize(
@@ -83,16 +94,9 @@ def test_me_patch_blank_display_name_allowed(auth_client, user):
     ],
 )
 def test_me_patch_unknown_or_read_only_field_returns_400_and_changes_nothing(auth_client, user, payload):
-    before = _snapshot(user)
+    error = _patch_refused(auth_client, user, payload)
 
-    response = auth_client.patch(ME, payload, format="json")
-
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "validation_error"
-    refused = set(payload) - {"display_name"}
-    assert refused <= set(error["fields"])
-    assert _snapshot(user) == before
+    assert set(payload) - {"display_name"} <= set(error["fields"])
 
 
 @pytest.mark.parametrize(
@@ -112,16 +116,10 @@ def test_me_patch_unknown_or_read_only_field_returns_400_and_changes_nothing(aut
     ],
 )
 def test_me_patch_invalid_display_name_returns_400_and_changes_nothing(auth_client, user, payload):
-    before = _snapshot(user)
+    error = _patch_refused(auth_client, user, payload)
 
-    response = auth_client.patch(ME, payload, format="json")
-
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "validation_error"
     if isinstance(payload, dict):
         assert set(error["fields"]) == {"display_name"}
-    assert _snapshot(user) == before
 
 
 @pytest.mark.parametrize("body", [{}, None])
@@ -136,7 +134,7 @@ def test_me_patch_empty_returns_200_with_the_profile_and_changes_nothing(auth_cl
     assert response.json()["user"]["display_name"] == "Kept"
     assert response.json()["state"]["energy"] == before[3]["energy"]
     assert _snapshot(user) == before
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_me_patch_input_every_field_optional():

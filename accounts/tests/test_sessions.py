@@ -13,6 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from engagement.testing import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +23,6 @@ LOGOUT = "/api/v1/auth/logout/"
 PASSWORD = "/api/v1/auth/password/"
 ME = "/api/v1/me/"
 NEW_PASSWORD = "quartz-lantern-meadow-58"
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 def log_in(email: str, password: str = DEFAULT_PASSWORD, **extra) -> dict:

@@ -23,23 +23,11 @@ from django.test import override_settings
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.cache import CacheHealth
 from engagement.logging import OutageLog
-from engagement.tests.test_robustness_multiprocess import REDIS_URL as ROBUSTNESS_REDIS_URL
-from engagement.tests.test_robustness_multiprocess import bearer_header, free_port, running_gunicorn
+from engagement.testing import ROBUSTNESS_REDIS_URL, bearer_header, free_port, redis_caches, running_gunicorn
 
 
 def redis_cache(location: str) -> dict:
-    return {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": location,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 2.0,
-            },
-            "KEY_PREFIX": "engagement",
-        }
-    }
+    return redis_caches(location, SOCKET_CONNECT_TIMEOUT=0.5, SOCKET_TIMEOUT=2.0)
 
 
 def unreachable_redis() -> dict:
@@ -58,14 +46,23 @@ class FakeClock:
 # --- the outage log --------------------------------------------------------------------------
 
 
-def test_outage_log_when_failures_repeat_within_interval_then_one_warning_without_traceback(caplog):
+@pytest.fixture
+def outage_log(caplog):
+    """(an OutageLog of "shared cache" on a fake clock, the clock); caplog records from INFO."""
     clock = FakeClock()
     outage = OutageLog(logging.getLogger("engagement.test"), "shared cache", interval=60, clock=clock)
-
     with caplog.at_level(logging.INFO, logger="engagement.test"):
-        for _ in range(1000):
-            outage.failure(ConnectionError("Connection refused"))
-            clock.now += 0.05  # 1000 failures in 50 s
+        yield outage, clock
+
+
+def test_outage_log_when_failures_repeat_within_interval_then_one_warning_without_traceback(
+    caplog, outage_log
+):
+    outage, clock = outage_log
+
+    for _ in range(1000):
+        outage.failure(ConnectionError("Connection refused"))
+        clock.now += 0.05  # 1000 failures in 50 s
 
     assert len(caplog.records) == 1
     record = caplog.records[0]
@@ -74,16 +71,14 @@ def test_outage_log_when_failures_repeat_within_interval_then_one_warning_withou
     assert record.exc_info is None
 
 
-def test_outage_log_when_interval_passes_then_next_warning_counts_the_repeats(caplog):
-    clock = FakeClock()
-    outage = OutageLog(logging.getLogger("engagement.test"), "shared cache", interval=60, clock=clock)
+def test_outage_log_when_interval_passes_then_next_warning_counts_the_repeats(caplog, outage_log):
+    outage, clock = outage_log
 
-    with caplog.at_level(logging.INFO, logger="engagement.test"):
-        for tenth in range(600):  # one failure every 0.1 s for a minute, then one more
-            clock.now = 1000 + tenth / 10
-            outage.failure(TimeoutError("timed out"))
-        clock.now = 1060
+    for tenth in range(600):  # one failure every 0.1 s for a minute, then one more
+        clock.now = 1000 + tenth / 10
         outage.failure(TimeoutError("timed out"))
+    clock.now = 1060
+    outage.failure(TimeoutError("timed out"))
 
     assert [r.getMessage() for r in caplog.records] == [
         "shared cache unreachable (TimeoutError: timed out)",
@@ -91,17 +86,17 @@ def test_outage_log_when_interval_passes_then_next_warning_counts_the_repeats(ca
     ]
 
 
-def test_outage_log_when_dependency_recovers_then_one_info_and_next_failure_reported_at_once(caplog):
-    clock = FakeClock()
-    outage = OutageLog(logging.getLogger("engagement.test"), "shared cache", interval=60, clock=clock)
+def test_outage_log_when_dependency_recovers_then_one_info_and_next_failure_reported_at_once(
+    caplog, outage_log
+):
+    outage, clock = outage_log
 
-    with caplog.at_level(logging.INFO, logger="engagement.test"):
-        for _ in range(3):
-            outage.failure(ConnectionError("refused"))
-        outage.success()
-        outage.success()
-        clock.now += 1
-        outage.failure(ConnectionError("refused again"))
+    for _ in range(3):
+        outage.failure(ConnectionError("refused"))
+    outage.success()
+    outage.success()
+    clock.now += 1
+    outage.failure(ConnectionError("refused again"))
 
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("WARNING", "shared cache unreachable (ConnectionError: refused)"),
@@ -281,6 +276,7 @@ def json_lines(log_dir) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_redis_stopped_under_load_no_5xx_bounded_logs_and_throttles_resume(tmp_path):

@@ -90,6 +90,7 @@ def test_healthcheck_nothing_listening_exits_1():
     assert "/readyz" in completed.stdout
 
 
+@pytest.mark.server
 @pytest.mark.postgres
 @pytest.mark.django_db
 @pytest.mark.parametrize("access_log", [True, False])

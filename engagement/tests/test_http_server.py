@@ -17,13 +17,13 @@ import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.tests.factories import UserFactory
-from engagement.testing import gunicorn_server
+from engagement.testing import SERVER_TEST_MARKS, gunicorn_server
 from inventory.models import InventoryItem
 from inventory.services import seed_tools
 from progression.models import UserState
 from progression.services import adjust_state
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = SERVER_TEST_MARKS
 
 BODY_TIMEOUT = 2  # REQUEST_BODY_TIMEOUT for these servers, in seconds
 LIMIT = 100 * 1024
@@ -170,16 +170,21 @@ def test_content_length_over_the_cap_answers_413_with_connection_close_and_the_c
     assert after.status_code == 200
 
 
+def buy_head(authorization: str, content_length: int) -> bytes:
+    """The head of a JSON buy of coffee announcing `content_length` bytes of body."""
+    return (
+        b"POST /api/v1/tools/coffee/buy/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: " + authorization.encode() + b"\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(content_length).encode() + b"\r\n\r\n"
+    )
+
+
 def test_body_that_does_not_arrive_in_time_answers_408_and_closes(server):
     base_url, _ = server
     _, authorization = buyer()
     started = time.monotonic()
     with socket.create_connection(address(base_url), timeout=15) as sock:
-        sock.sendall(
-            b"POST /api/v1/tools/coffee/buy/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Authorization: " + authorization.encode() + b"\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{"
-        )
+        sock.sendall(buy_head(authorization, 100) + b"{")
         head, body = read_answer(sock)  # the client never sends the other 99 bytes
     waited = time.monotonic() - started
 
@@ -194,11 +199,7 @@ def test_body_trickled_slower_than_the_timeout_answers_408_however_steady(server
     _, authorization = buyer()
     started = time.monotonic()
     with socket.create_connection(address(base_url), timeout=15) as sock:
-        sock.sendall(
-            b"POST /api/v1/tools/coffee/buy/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Authorization: " + authorization.encode() + b"\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000\r\n\r\n"
-        )
+        sock.sendall(buy_head(authorization, 1000))
         try:
             for _ in range(1000):  # one byte every 0.1 s: 100 s in all, never silent for long
                 sock.sendall(b" ")
@@ -276,15 +277,11 @@ def test_bad_host_header_logs_one_warning_line_and_no_traceback(server):
 
 
 @pytest.mark.parametrize(("num_proxies", "status"), [("0", 301), ("1", 200)])
-def test_x_forwarded_proto_is_trusted_only_with_a_proxy_configured(tmp_path, num_proxies, status):
-    env = {"NUM_PROXIES": num_proxies, "DJANGO_SECURE_SSL_REDIRECT": "true"}
-    with gunicorn_server(tmp_path / "gunicorn.log", env=env) as base_url:
-        response = httpx.get(
-            f"{base_url}/api/v1/tools/",
-            headers={"X-Forwarded-Proto": "https"},
-            timeout=10,
-            follow_redirects=False,
-        )
+def test_x_forwarded_proto_is_trusted_only_with_a_proxy_configured(gunicorn, num_proxies, status):
+    base_url = gunicorn(env={"NUM_PROXIES": num_proxies, "DJANGO_SECURE_SSL_REDIRECT": "true"})
+
+    headers = {"X-Forwarded-Proto": "https"}
+    response = httpx.get(f"{base_url}/api/v1/tools/", headers=headers, timeout=10, follow_redirects=False)
 
     assert response.status_code == status, response.text
     if status == 301:

@@ -16,10 +16,9 @@ from rest_framework_simplejwt.tokens import UntypedToken
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.audit import verify_ledger
 from engagement.idempotency import purge_expired
 from engagement.models import IdempotencyKey
-from engagement.testing import run_in_threads
+from engagement.testing import assert_error, assert_ledger_clean, run_in_threads
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 from progression.services import adjust_state
@@ -34,24 +33,10 @@ BUY_REST = "/api/v1/tools/rest/buy/"
 REPLAYED = "Idempotent-Replayed"
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return body["error"]
-
-
 def post(client, path, data=None, *, key=None, **extra):
     if key is not None:
         extra["HTTP_IDEMPOTENCY_KEY"] = key
     return client.post(path, data, format="json", **extra)
-
-
-def assert_ledger_ok():
-    report = verify_ledger()
-    assert report.ok, report.mismatches
 
 
 def give_loyalty(user, amount: int) -> None:
@@ -74,7 +59,7 @@ def test_checkin_same_key_twice_replays_first_201_and_checks_in_once(auth_client
     assert DailyCheckIn.objects.filter(user=user).count() == 1
     assert StateEvent.objects.filter(user=user, kind=EventKind.CHECK_IN).count() == 1
     assert UserState.objects.get(user=user).loyalty == 5
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_checkin_twice_without_key_second_returns_409_already_checked_in(auth_client, user):
@@ -127,7 +112,7 @@ def test_buy_key_reused_with_different_body_returns_422_and_buys_once(auth_clien
     assert InventoryItem.objects.get(user=user).quantity == 1
     assert UserState.objects.get(user=user).loyalty == 90
     assert StateEvent.objects.filter(user=user, kind=EventKind.TOOL_PURCHASE).count() == 1
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_key_reused_on_a_different_path_returns_422_and_does_nothing(auth_client, user, catalog):
@@ -163,7 +148,7 @@ def test_buy_ten_concurrent_duplicates_one_key_execute_once_and_answer_identical
     state = UserState.objects.get(user=user)
     assert (state.loyalty, state.inventory_count) == (90, 1)
     assert IdempotencyKey.objects.get(key="one-buy").status_code == 201
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 # --- the key itself ------------------------------------------------------------
@@ -212,7 +197,7 @@ def test_buy_409_insufficient_loyalty_is_stored_and_replayed_even_after_loyalty_
     assert fresh.status_code == 201, fresh.content
     assert InventoryItem.objects.get(user=user).quantity == 1
     assert UserState.objects.get(user=user).loyalty == 40
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_buy_400_validation_error_is_not_stored_and_key_then_serves_a_valid_body(auth_client, user, catalog):
@@ -229,7 +214,7 @@ def test_buy_400_validation_error_is_not_stored_and_key_then_serves_a_valid_body
     assert again[REPLAYED] == "true"
     assert InventoryItem.objects.get(user=user).quantity == 1
     assert IdempotencyKey.objects.get().status_code == 201
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_buy_415_wrong_content_type_is_not_stored_and_the_fixed_retry_executes(auth_client, user, catalog):
@@ -297,7 +282,7 @@ def test_same_key_string_from_another_user_executes_for_that_user(auth_client, u
     assert theirs.json()["check_in"]["id"] != mine.json()["check_in"]["id"]
     assert DailyCheckIn.objects.filter(user=other).count() == 1
     assert DailyCheckIn.objects.filter(user=user).count() == 1
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_register_with_key_replays_for_same_ip_and_executes_for_another_ip(api_client):
@@ -365,7 +350,7 @@ def test_key_within_24h_replays_and_older_than_24h_is_replaced_and_executes(user
     assert DailyCheckIn.objects.filter(user=user).count() == 2
     record = IdempotencyKey.objects.get(key="daily")
     assert record.created_at == start + timedelta(hours=24, minutes=1)
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_purge_idempotency_keys_deletes_only_rows_older_than_24h(user, time_machine):

@@ -19,17 +19,16 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.tests.factories import UserFactory
 from analytics.services import count_webhook_delivery
-from engagement.tests.test_robustness_multiprocess import bearer_header, running_gunicorn, server_log_errors
+from engagement.testing import SERVER_TEST_MARKS, bearer_header, running_gunicorn, server_log_errors
 from inventory.services import seed_tools
 from progression.services import adjust_state
 from rewards.services import seed_rewards
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = SERVER_TEST_MARKS
 
 TOKEN = "two-worker-scrape-token-42"
 WORKERS = 2

@@ -55,6 +55,7 @@ def schema(api_client) -> dict:
     return response.json()
 
 
+@pytest.mark.subprocess
 def test_spectacular_validate_fail_on_warn_exits_0(tmp_path):
     out = tmp_path / "schema.yaml"
 

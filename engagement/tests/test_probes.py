@@ -2,12 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from engagement.testing import run_python
 
 pytestmark = pytest.mark.django_db
 
@@ -47,15 +47,7 @@ def _readyz_in_subprocess(database_url: str) -> dict:
         "DJANGO_ALLOWED_HOSTS": "testserver",
         "DJANGO_LOG_LEVEL": "CRITICAL",
     }
-    completed = subprocess.run(
-        [sys.executable, "-c", READYZ_SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = run_python("-c", READYZ_SCRIPT, env=env, timeout=60)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -83,6 +75,7 @@ def test_readyz_database_up_and_migrated_returns_200(api_client):
     assert "no-cache" in response["Cache-Control"]
 
 
+@pytest.mark.subprocess
 def test_readyz_database_down_returns_503_in_error_shape():
     result = _readyz_in_subprocess("postgres://postgres@127.0.0.1:1/nope")
 
@@ -94,6 +87,7 @@ def test_readyz_database_down_returns_503_in_error_shape():
     assert "127.0.0.1" not in result["body"]
 
 
+@pytest.mark.subprocess
 def test_readyz_migrations_not_applied_returns_503(tmp_path):
     empty_database = tmp_path / "empty.sqlite3"
     empty_database.touch()

@@ -86,13 +86,10 @@ def test_purge_failed_jobs_when_older_than_retention_then_deleted():
 def test_worker_connections_when_prepared_then_no_pool_and_asynchronous_commit():
     """What run_worker does to its process before forking (checked in a process of its own)."""
     import json
-    import os
-    import subprocess
-    import sys
 
     from django.conf import settings
 
-    from engagement.tests.test_robustness_multiprocess import current_database_url
+    from engagement.testing import current_database_url, environment_without, run_python
 
     script = (
         "import json, django; django.setup()\n"
@@ -105,21 +102,13 @@ def test_worker_connections_when_prepared_then_no_pool_and_asynchronous_commit()
         "print(json.dumps({'pool': connection.pool is not None, 'commit': commit,\n"
         "    'max_age': connection.settings_dict['CONN_MAX_AGE']}))\n"
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")},
-        "DATABASE_URL": current_database_url(),
-        "DJANGO_SETTINGS_MODULE": "engagement.settings",
-        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "DJANGO_LOG_LEVEL": "WARNING",
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    env = environment_without(
+        "DATABASE_",
+        DATABASE_URL=current_database_url(),
+        DJANGO_SETTINGS_MODULE="engagement.settings",
+        DJANGO_SECRET_KEY=settings.SECRET_KEY,
+        DJANGO_LOG_LEVEL="WARNING",
     )
+    completed = run_python("-c", script, env=env, check=True, timeout=60)
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result == {"pool": False, "commit": "off", "max_age": 300}

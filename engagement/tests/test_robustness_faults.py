@@ -7,7 +7,6 @@ success for work that was rolled back), nothing half-written, and a working next
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -18,9 +17,14 @@ from django.db import connection
 from django.test import override_settings
 
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.audit import verify_ledger
 from engagement.models import IdempotencyKey
-from engagement.tests.test_robustness_multiprocess import SERVER_APP_NAME, bearer_header, running_gunicorn
+from engagement.testing import (
+    SERVER_APP_NAME,
+    assert_ledger_clean,
+    bearer_header,
+    run_in_threads,
+    running_gunicorn,
+)
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, StateEvent, UserState
 from progression.services import adjust_state
@@ -82,12 +86,20 @@ def assert_unavailable(response) -> None:
         assert leak not in text
 
 
+def answered_503_when_killed(sql_prefix: str, send) -> None:
+    """send() with this thread's backend terminated right after `sql_prefix`: the fault fired and
+    the answer is the 503 retry-later."""
+    with backend_killed_after(sql_prefix) as killed:
+        response = send()
+    assert killed, "the fault was never injected"
+    assert_unavailable(response)
+
+
 def assert_untouched(user, **expected) -> None:
     state = UserState.objects.get(user=user)
     for name, value in {**INITIAL, **expected}.items():
         assert getattr(state, name) == value, name
-    report = verify_ledger()
-    assert report.ok, report.mismatches
+    assert_ledger_clean()
 
 
 # --- the connection dies inside the transaction ------------------------------------
@@ -96,11 +108,7 @@ def assert_untouched(user, **expected) -> None:
 def test_checkin_connection_killed_after_checkin_insert_returns_503_and_leaves_nothing(user):
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "progression_dailycheckin"') as killed:
-        response = client.post(CHECKINS)
-
-    assert killed, "the fault was never injected"
-    assert_unavailable(response)
+    answered_503_when_killed('INSERT INTO "progression_dailycheckin"', lambda: client.post(CHECKINS))
     assert not DailyCheckIn.objects.filter(user=user).exists()
     assert not StateEvent.objects.filter(user=user).exists()
     assert_untouched(user)
@@ -113,11 +121,10 @@ def test_checkin_connection_killed_after_checkin_insert_returns_503_and_leaves_n
 def test_checkin_with_key_connection_killed_returns_503_and_same_key_then_executes_once(user):
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "progression_dailycheckin"') as killed:
-        response = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="retry-me")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'INSERT INTO "progression_dailycheckin"',
+        lambda: client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="retry-me"),
+    )
     assert not IdempotencyKey.objects.exists()
     assert_untouched(user)
     retry = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="retry-me")
@@ -132,11 +139,10 @@ def test_buy_connection_killed_after_item_insert_returns_503_and_loyalty_is_kept
     adjust_state(user=user, note="budget", loyalty=50)
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "inventory_inventoryitem"') as killed:
-        response = client.post(BUY_COFFEE, {"quantity": 2}, format="json")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'INSERT INTO "inventory_inventoryitem"',
+        lambda: client.post(BUY_COFFEE, {"quantity": 2}, format="json"),
+    )
     assert not InventoryItem.objects.filter(user=user).exists()
     assert_untouched(user, loyalty=50)
     retry = client.post(BUY_COFFEE, {"quantity": 2}, format="json")
@@ -147,11 +153,9 @@ def test_buy_connection_killed_after_item_insert_returns_503_and_loyalty_is_kept
 def test_connection_killed_after_key_insert_returns_503_not_idempotency_key_in_use(user):
     client = bearer_client(user)
 
-    with backend_killed_after('INSERT INTO "engagement_idempotencykey"') as killed:
-        response = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'INSERT INTO "engagement_idempotencykey"', lambda: client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
+    )
     assert not IdempotencyKey.objects.exists()
     assert client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
 
@@ -160,11 +164,9 @@ def test_connection_killed_while_storing_the_answer_returns_503_never_a_201_for_
     """The check-in ran, then storing its answer failed: the client must not be told 201."""
     client = bearer_client(user)
 
-    with backend_killed_after('UPDATE "engagement_idempotencykey"') as killed:
-        response = client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
-
-    assert killed
-    assert_unavailable(response)
+    answered_503_when_killed(
+        'UPDATE "engagement_idempotencykey"', lambda: client.post(CHECKINS, HTTP_IDEMPOTENCY_KEY="k")
+    )
     assert not DailyCheckIn.objects.filter(user=user).exists()
     assert not IdempotencyKey.objects.exists()
     assert_untouched(user)
@@ -267,41 +269,25 @@ def test_redis_unreachable_throttled_endpoints_still_answer(api_client, user, ca
 def test_concurrent_checkins_while_one_backend_is_killed_never_half_write(catalog):
     users = [UserFactory() for _ in range(6)]
     clients = [bearer_client(u) for u in users]
-    barrier = threading.Barrier(len(users))
-    statuses: list[int] = []
-    errors: list[BaseException] = []
 
-    def send(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            if index == 0:
-                with backend_killed_after('INSERT INTO "progression_dailycheckin"'):
-                    statuses.append(clients[index].post(CHECKINS).status_code)
-            else:
-                statuses.append(clients[index].post(CHECKINS).status_code)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def send(index: int) -> int:
+        if index == 0:
+            with backend_killed_after('INSERT INTO "progression_dailycheckin"'):
+                return clients[index].post(CHECKINS).status_code
+        return clients[index].post(CHECKINS).status_code
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(users))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not errors, errors
+    statuses = run_in_threads(len(users), send, timeout=30)
     assert sorted(statuses) == [201] * (len(users) - 1) + [503]
     assert DailyCheckIn.objects.count() == len(users) - 1
     assert not DailyCheckIn.objects.filter(user=users[0]).exists()
-    report = verify_ledger()
-    assert report.ok, report.mismatches
+    assert_ledger_clean()
 
 
 # --- the database restarts under a running server ----------------------------------------------
 
 
 @pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.xfail(
     not settings.DATABASES["default"].get("CONN_HEALTH_CHECKS"),
     strict=True,

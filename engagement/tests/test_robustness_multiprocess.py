@@ -6,42 +6,36 @@ committed and visible to the workers) and signs tokens with the test process's k
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import socket
-import subprocess
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.hashers import OWASPArgon2PasswordHasher
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from engagement.audit import verify_ledger
+from engagement.testing import (
+    assert_ledger_clean,
+    bearer_header,
+    flush_redis,
+    run_in_threads,
+    running_gunicorn,
+    server_log_errors,
+)
 from inventory.services import seed_tools
 from progression.models import DailyCheckIn, EventKind, StateEvent
 from progression.services import adjust_state, check_in
 from rewards.models import UserReward
 from rewards.services import seed_rewards
 
-BASE_DIR = Path(settings.BASE_DIR)
-GUNICORN = BASE_DIR / ".venv" / "bin" / "gunicorn"
-# A Redis database of its own (the test flushes it); override where several suites share one Redis.
-REDIS_URL = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/14")
 DOCUMENTED_409 = {
     "already_checked_in",
     "insufficient_loyalty",
@@ -50,120 +44,8 @@ DOCUMENTED_409 = {
     "reward_locked",
     "already_claimed",
 }
-SERVER_APP_NAME = "engagement-robustness-server"
 TOOLS = ("coffee", "rest", "focus")
 REWARDS = ("streak_3", "streak_7", "checkins_10")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def current_database_url(application_name: str = "") -> str:
-    """DATABASE_URL of the database this test process uses (pytest-django's test database)."""
-    db = settings.DATABASES["default"]
-    credentials = quote(db["USER"] or "postgres", safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    url = f"postgres://{credentials}@{host}:{port}/{db['NAME']}"
-    return f"{url}?application_name={quote(application_name)}" if application_name else url
-
-
-def flush_redis(url: str = REDIS_URL) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def running_gunicorn(
-    log_dir: Path, *, workers: int = 4, env: dict | None = None, application_name: str = SERVER_APP_NAME
-) -> Iterator[str]:
-    """Serve the app with gunicorn on a free port; yields the base URL once /readyz answers 200.
-
-    The server's database sessions carry `application_name`, so a test can find (and kill) them.
-    """
-    port = free_port()
-    server_env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "THROTTLE_", "JWT_", "REDIS_", "DATABASE_", "PYTEST_"))
-    }
-    server_env.update(
-        {
-            "DATABASE_URL": current_database_url(application_name),
-            "DATABASE_POOL_MIN_SIZE": "1",
-            "DATABASE_POOL_MAX_SIZE": "4",
-            "REDIS_URL": REDIS_URL,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-            "JWT_SIGNING_KEY": settings.SIMPLE_JWT["SIGNING_KEY"],
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "THROTTLE_LOGIN": "10/min",
-            "THROTTLE_USER": "100000/min",
-            "DJANGO_LOG_LEVEL": "WARNING",
-            **(env or {}),
-        }
-    )
-    log_path = log_dir / f"gunicorn-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "engagement.wsgi:application",
-                "--workers",
-                str(workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "60",
-                "--graceful-timeout",
-                "5",
-                "--log-level",
-                "warning",
-            ],
-            cwd=BASE_DIR,
-            env=server_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"gunicorn exited early:\n{log_path.read_text()[-4000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn never became ready:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def server_log_errors(log_dir: Path) -> str:
-    """Tracebacks the workers logged (there must be none)."""
-    text = "\n".join(path.read_text(errors="replace") for path in log_dir.glob("gunicorn-*.log"))
-    return "\n".join(line for line in text.splitlines() if "Traceback" in line or '"level": "ERROR"' in line)
-
-
-def bearer_header(user) -> dict:
-    return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
 
 
 def seed_population(count: int) -> list[User]:
@@ -185,83 +67,50 @@ def seed_population(count: int) -> list[User]:
 def mixed_load(base_url: str, users: list[User], *, threads: int, seconds: float) -> list[tuple]:
     """Random check-ins, buys, uses, claims and reads from `threads` clients for `seconds`."""
     headers = {user.pk: bearer_header(user) for user in users}
-    results: list[tuple] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(threads)
 
-    def client_loop(seed: int) -> None:
+    def client_loop(seed: int) -> list[tuple]:
         rng = random.Random(seed)
         local: list[tuple] = []
-        try:
-            with httpx.Client(base_url=base_url, timeout=30) as client:
-                barrier.wait(timeout=30)
-                deadline = time.monotonic() + seconds
-                while time.monotonic() < deadline:
-                    user = rng.choice(users)
-                    roll = rng.random()
-                    extra = {"Idempotency-Key": uuid.uuid4().hex} if rng.random() < 0.3 else {}
-                    request_headers = {**headers[user.pk], **extra}
-                    if roll < 0.2:
-                        path, body = "/api/v1/checkins/", None
-                    elif roll < 0.5:
-                        path, body = (
-                            f"/api/v1/tools/{rng.choice(TOOLS)}/buy/",
-                            {"quantity": rng.randint(1, 2)},
-                        )
-                    elif roll < 0.75:
-                        path, body = f"/api/v1/inventory/{rng.choice(TOOLS)}/use/", None
-                    elif roll < 0.9:
-                        path, body = f"/api/v1/rewards/{rng.choice(REWARDS)}/claim/", None
-                    else:
-                        response = client.get("/api/v1/inventory/", headers=request_headers)
-                        local.append(("GET", "/api/v1/inventory/", response.status_code, None))
-                        continue
-                    response = client.post(path, json=body, headers=request_headers)
-                    code = None
-                    if response.status_code >= 400:
-                        code = response.json().get("error", {}).get("code")
-                    local.append(("POST", path, response.status_code, code))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            with lock:
-                results.extend(local)
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                user = rng.choice(users)
+                roll = rng.random()
+                extra = {"Idempotency-Key": uuid.uuid4().hex} if rng.random() < 0.3 else {}
+                request_headers = {**headers[user.pk], **extra}
+                if roll < 0.2:
+                    path, body = "/api/v1/checkins/", None
+                elif roll < 0.5:
+                    path, body = f"/api/v1/tools/{rng.choice(TOOLS)}/buy/", {"quantity": rng.randint(1, 2)}
+                elif roll < 0.75:
+                    path, body = f"/api/v1/inventory/{rng.choice(TOOLS)}/use/", None
+                elif roll < 0.9:
+                    path, body = f"/api/v1/rewards/{rng.choice(REWARDS)}/claim/", None
+                else:
+                    response = client.get("/api/v1/inventory/", headers=request_headers)
+                    local.append(("GET", "/api/v1/inventory/", response.status_code, None))
+                    continue
+                response = client.post(path, json=body, headers=request_headers)
+                code = response.json().get("error", {}).get("code") if response.status_code >= 400 else None
+                local.append(("POST", path, response.status_code, code))
+        return local
 
-    workers = [threading.Thread(target=client_loop, args=(seed,)) for seed in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=seconds + 120)
-    assert not errors, errors
-    return results
+    per_thread = run_in_threads(threads, client_loop, timeout=seconds + 60)
+    return [result for results in per_thread for result in results]
 
 
 def concurrent_logins(base_url: str, email: str, password: str, *, count: int) -> list[int]:
     """`count` logins released at once from as many connections; returns their statuses."""
-    barrier = threading.Barrier(count)
-    statuses: list[int] = []
-    errors: list[BaseException] = []
 
-    def attempt() -> None:
-        try:
-            with httpx.Client(base_url=base_url, timeout=60) as client:
-                barrier.wait(timeout=30)
-                response = client.post("/api/v1/auth/token/", json={"email": email, "password": password})
-                statuses.append(response.status_code)
-        except BaseException as exc:
-            errors.append(exc)
+    def attempt(_: int) -> int:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            return client.post("/api/v1/auth/token/", json={"email": email, "password": password}).status_code
 
-    threads = [threading.Thread(target=attempt) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return statuses
+    return run_in_threads(count, attempt, timeout=60)
 
 
 @pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_four_workers_mixed_load_no_5xx_and_login_throttle_exact_across_workers(tmp_path):
@@ -306,8 +155,7 @@ def test_gunicorn_four_workers_mixed_load_no_5xx_and_login_throttle_exact_across
         assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert not server_log_errors(tmp_path)
 
-    report = verify_ledger()
-    assert report.ok, report.mismatches
+    assert_ledger_clean()
     assert StateEvent.objects.count() > events_before
     check_in_events = StateEvent.objects.filter(kind=EventKind.CHECK_IN).count()
     assert check_in_events == DailyCheckIn.objects.count()
@@ -370,7 +218,6 @@ def test_two_instances_through_pgbouncer_transaction_mode_mixed_load_no_5xx_and_
     assert set(statuses) <= {200, 201, 409}, statuses
     assert {code for _, _, status, code in every if status == 409} <= DOCUMENTED_409
     assert not server_log_errors(tmp_path)
-    report = verify_ledger()
-    assert report.ok, report.mismatches
+    assert_ledger_clean()
     assert StateEvent.objects.count() > events_before
     assert StateEvent.objects.filter(kind=EventKind.CHECK_IN).count() == DailyCheckIn.objects.count()

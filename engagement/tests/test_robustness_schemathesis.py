@@ -34,8 +34,7 @@ except ImportError:  # pragma: no cover - requirements-dev.txt installs it
     pytest.skip("schemathesis is not installed (requirements-dev.txt)", allow_module_level=True)
 
 from accounts.tests.factories import UserFactory
-from engagement.audit import verify_ledger
-from engagement.tests.test_robustness_multiprocess import flush_redis, running_gunicorn, server_log_errors
+from engagement.testing import assert_ledger_clean, flush_redis, running_gunicorn, server_log_errors
 from inventory.services import seed_tools
 from progression.services import adjust_state, check_in
 from rewards.services import seed_rewards
@@ -117,6 +116,8 @@ def summary(report: dict, counts: dict[str, Counter]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.server
+@pytest.mark.schemathesis
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "bearer-token"])
@@ -191,5 +192,4 @@ def test_schemathesis_all_checks_all_phases_find_no_failure(tmp_path, authentica
         assert counts[phase]["negative"] > 0, summary(report, counts)
     assert counts["fuzzing"]["2xx"] > 0 if authenticated else counts["fuzzing"]["4xx"] > 0
     assert not server_log_errors(tmp_path)
-    ledger = verify_ledger()
-    assert ledger.ok, ledger.mismatches
+    assert_ledger_clean()

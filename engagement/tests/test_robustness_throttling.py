@@ -5,19 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
-from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory, bearer_client
+from engagement.testing import redis_caches, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -228,6 +227,7 @@ def _settings_in_subprocess(env_overrides: dict, expression: str) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.subprocess
 def test_cache_is_redis_when_redis_url_is_set_and_local_memory_otherwise():
     expression = "settings.CACHES['default']['BACKEND']"
 
@@ -238,6 +238,7 @@ def test_cache_is_redis_when_redis_url_is_set_and_local_memory_otherwise():
     assert without == "django.core.cache.backends.locmem.LocMemCache"
 
 
+@pytest.mark.subprocess
 def test_rates_and_num_proxies_are_read_from_the_environment():
     overrides = {"THROTTLE_LOGIN": "3/min", "THROTTLE_USER": "7/min", "NUM_PROXIES": "2"}
 
@@ -254,46 +255,27 @@ def test_rates_and_num_proxies_are_read_from_the_environment():
 # --- atomic under concurrency ----------------------------------------------------------------
 
 
+def _released_together_on_redis(count: int, attempt) -> list[int]:
+    """attempt(i) in `count` threads released together, the throttles counting in Redis."""
+    with override_settings(CACHES=redis_caches()):
+        cache.clear()
+        try:
+            return run_in_threads(count, attempt)
+        finally:
+            cache.clear()
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_logins_on_redis_let_exactly_the_rate_through(user):
     """DRF's own throttle reads, checks and writes in three steps: a burst slips past it."""
-    redis_url = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/14")
-    redis_cache = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": redis_url,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-            "KEY_PREFIX": "engagement",
-        }
-    }
     count = 20
-    barrier = threading.Barrier(count)
-    statuses: list[int] = []
-    errors: list[BaseException] = []
 
-    def attempt() -> None:
-        try:
-            client = APIClient()
-            barrier.wait(timeout=10)
-            statuses.append(login(client, user.email, "wrong-password").status_code)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def attempt(_: int) -> int:
+        return login(APIClient(), user.email, "wrong-password").status_code
 
-    with override_settings(CACHES=redis_cache):
-        cache.clear()
-        try:
-            threads = [threading.Thread(target=attempt) for _ in range(count)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
-        finally:
-            cache.clear()
+    statuses = _released_together_on_redis(count, attempt)
 
-    assert not errors, errors
     assert Counter(statuses) == {401: rate("login"), 429: count - rate("login")}
 
 
@@ -399,42 +381,11 @@ def test_concurrent_wrong_logins_for_one_email_from_many_addresses_on_redis_let_
     user,
 ):
     """Twenty guesses at once from twenty addresses: the account's limit holds exactly."""
-    redis_url = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/14")
-    redis_cache = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": redis_url,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-            "KEY_PREFIX": "engagement",
-        }
-    }
     count = 20
-    barrier = threading.Barrier(count)
-    statuses: list[int] = []
-    errors: list[BaseException] = []
 
-    def attempt(n: int) -> None:
-        try:
-            client = APIClient()
-            barrier.wait(timeout=10)
-            statuses.append(
-                login(client, user.email, "wrong-password", REMOTE_ADDR=f"198.51.100.{n + 1}").status_code
-            )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def attempt(n: int) -> int:
+        return login(APIClient(), user.email, "wrong-password", REMOTE_ADDR=f"198.51.100.{n + 1}").status_code
 
-    with override_settings(CACHES=redis_cache):
-        cache.clear()
-        try:
-            threads = [threading.Thread(target=attempt, args=(n,)) for n in range(count)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
-        finally:
-            cache.clear()
+    statuses = _released_together_on_redis(count, attempt)
 
-    assert not errors, errors
     assert Counter(statuses) == {401: rate("login_account"), 429: count - rate("login_account")}

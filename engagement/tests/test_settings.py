@@ -1,30 +1,22 @@
 """Production settings: `check --deploy` is clean, and a missing secret key stops the process."""
 
-import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
+from engagement.testing import SETTINGS_VARIABLES, environment_without, manage_py
+
+pytestmark = pytest.mark.subprocess
+
 PROJECT_ROOT = Path(settings.BASE_DIR)
-# Every name settings.py reads; each subprocess starts from none of them.
-_OWN_VARIABLES = ("DJANGO_", "DATABASE_", "REDIS_URL", "JWT_", "THROTTLE_", "NUM_PROXIES", "ENGAGEMENT_")
 
 
 def _manage(*args: str, **variables: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_VARIABLES)}
-    env.update(variables)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """manage.py in a child process that sees none of settings.py's variables but `variables`."""
+    return manage_py(*args, env=environment_without(*SETTINGS_VARIABLES, **variables))
 
 
 def _production(**overrides: str) -> dict[str, str]:

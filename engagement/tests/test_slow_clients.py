@@ -32,9 +32,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from engagement.testing import free_port, gunicorn_server
+from engagement.testing import SERVER_TEST_MARKS, free_port, gunicorn_server
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = SERVER_TEST_MARKS
 
 CI = os.environ.get("CI", "").lower() == "true"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from engagement.tests.test_robustness_multiprocess import running_gunicorn
+from engagement.testing import running_gunicorn
 
 ADMIN_CSS = "/static/admin/css/base.css"
 
@@ -38,6 +38,7 @@ def test_static_without_collectstatic_no_warning_and_assets_still_served(setting
 
 
 @pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_production_settings_no_collectstatic_workers_start_without_warnings(tmp_path, settings):

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from engagement.testing import eventually
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 SUPERVISE = Path(settings.BASE_DIR, "scripts", "supervise.py")
 
@@ -96,34 +96,23 @@ def test_supervise_when_given_no_name_then_refuses():
 
 def test_make_run_processes_when_on_sqlite_then_a_check_in_reaches_a_receiver_and_ctrl_c_stops_both(tmp_path):
     """What `make run` starts (runserver and run_worker under supervise.py) on a fresh SQLite database."""
-    from engagement.testing import WebhookReceiver
-    from engagement.tests.test_robustness_multiprocess import free_port
+    from engagement.testing import WebhookReceiver, environment_without, free_port, manage_py
 
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "WEBHOOK_", "WORKER_", "PYTEST_"))
-    }
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "DJANGO_DEBUG": "true",
-            "WEBHOOK_ALLOW_INSECURE": "true",
-            "WORKER_POLL_SECONDS": "0.1",
-        }
+    env = environment_without(
+        "DJANGO_",
+        "DATABASE_",
+        "REDIS_",
+        "WEBHOOK_",
+        "WORKER_",
+        "PYTEST_",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_DEBUG="true",
+        WEBHOOK_ALLOW_INSECURE="true",
+        WORKER_POLL_SECONDS="0.1",
     )
 
     def manage(*args: str) -> str:
-        completed = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        return completed.stdout
+        return manage_py(*args, env=env, check=True).stdout
 
     manage("migrate", "--noinput")
     manage("seed_catalog")

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
-
-from engagement.audit import verify_ledger
-from engagement.testing import run_in_threads  # noqa: F401 - re-exported for these tests
+from engagement.testing import assert_ledger_clean, client_for, error_code, run_in_threads  # noqa: F401 - re-exported
 from inventory.models import InventoryItem, ToolDefinition
 from inventory.services import buy_tool
 from progression import rules
@@ -16,16 +12,6 @@ from progression.models import EventKind, StateEvent, UserState
 from progression.services import adjust_state, get_rules
 
 API = "/api/v1"
-
-
-def client_for(user, *, lifetime: timedelta | None = None) -> APIClient:
-    """A Bearer client whose access token is minted now (so it is valid after time travel)."""
-    token = AccessToken.for_user(user)
-    if lifetime is not None:
-        token.set_exp(lifetime=lifetime)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 def noon(day: date) -> datetime:
@@ -85,14 +71,3 @@ def stock(user, **quantities: int) -> None:
 
 def holdings(user) -> dict[str, int]:
     return dict(InventoryItem.objects.filter(user_id=user.pk).values_list("tool_id", "quantity"))
-
-
-def assert_ledger_clean() -> None:
-    """Every user's stored state equals the replay of its ledger, and items held match."""
-    report = verify_ledger()
-    assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
-
-
-def error_code(response) -> str | None:
-    body = response.json()
-    return body.get("error", {}).get("code") if isinstance(body, dict) else None

@@ -306,27 +306,21 @@ def test_use_when_energy_reaches_100_then_level_up_and_energy_zero(auth_client, 
     assert_ledger_clean()
 
 
-def test_use_when_fatigue_would_pass_100_then_clamped_at_100(auth_client, user, catalog):
-    stock(user, coffee=1)
-    adjust_state(user=user, note="tired", fatigue=99)
+@pytest.mark.parametrize(
+    ("tool", "fatigue", "clamped_at"),
+    [("coffee", 99, 100), ("rest", 5, 0)],  # coffee +2 fatigue, rest -15
+    ids=["coffee-past-100", "rest-below-0"],
+)
+@pytest.mark.usefixtures("catalog")
+def test_use_when_fatigue_would_leave_0_to_100_then_clamped(auth_client, user, tool, fatigue, clamped_at):
+    stock(user, **{tool: 1})
+    adjust_state(user=user, note="tired", fatigue=fatigue)
 
-    response = use(auth_client, "coffee")
-
-    assert response.status_code == 200
-    assert response.json()["state"]["fatigue"] == 100
-    assert response.json()["changes"]["fatigue"] == 1
-    assert_ledger_clean()
-
-
-def test_use_rest_when_fatigue_below_15_then_clamped_at_zero(auth_client, user, catalog):
-    stock(user, rest=1)
-    adjust_state(user=user, note="a little tired", fatigue=5)
-
-    response = use(auth_client, "rest")
+    response = use(auth_client, tool)
 
     assert response.status_code == 200
-    assert response.json()["state"]["fatigue"] == 0
-    assert response.json()["changes"]["fatigue"] == -5
+    assert response.json()["state"]["fatigue"] == clamped_at
+    assert response.json()["changes"]["fatigue"] == clamped_at - fatigue
     assert_ledger_clean()
 
 

@@ -1,4 +1,4 @@
-"""seed_catalog upserts the seeded tools and rewards; running it twice changes nothing."""
+"""seed_catalog upserts the seeded tools and rewards (both apps' seeds); running it twice changes nothing."""
 
 from io import StringIO
 
@@ -7,34 +7,11 @@ from django.core.management import call_command
 
 from inventory.catalog import SEEDED_TOOLS
 from inventory.models import ToolDefinition
+from progression.models import StateEvent
 from rewards.catalog import SEEDED_REWARDS
 from rewards.models import RewardDefinition
 
 pytestmark = pytest.mark.django_db
-
-_TOOL_FIELDS = [
-    "slug",
-    "name",
-    "description",
-    "price",
-    "energy_delta",
-    "fatigue_delta",
-    "loyalty_delta",
-    "is_active",
-]
-_REWARD_FIELDS = [
-    "slug",
-    "title",
-    "condition",
-    "threshold",
-    "energy_delta",
-    "fatigue_delta",
-    "loyalty_delta",
-    "grant_tool_id",
-    "grant_quantity",
-    "auto_claim",
-    "is_active",
-]
 
 
 def seed() -> str:
@@ -45,8 +22,8 @@ def seed() -> str:
 
 def snapshot() -> tuple[list, list]:
     return (
-        list(ToolDefinition.objects.order_by("slug").values(*_TOOL_FIELDS, "updated_at")),
-        list(RewardDefinition.objects.order_by("slug").values(*_REWARD_FIELDS, "updated_at")),
+        list(ToolDefinition.objects.order_by("slug").values()),
+        list(RewardDefinition.objects.order_by("slug").values()),
     )
 
 
@@ -55,7 +32,7 @@ def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
 
     assert "tools: 4 created, 0 updated, 0 unchanged" in output
     assert "rewards: 3 created, 0 updated, 0 unchanged" in output
-    tools = {row["slug"]: row for row in ToolDefinition.objects.values(*_TOOL_FIELDS)}
+    tools = {row["slug"]: row for row in ToolDefinition.objects.values()}
     assert {
         slug: (t["price"], t["energy_delta"], t["fatigue_delta"], t["loyalty_delta"])
         for slug, t in tools.items()
@@ -70,7 +47,7 @@ def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
     assert set(ToolDefinition.objects.exclude(slug="freeze").values_list("kind", "max_held")) == {
         ("boost", None)
     }
-    rewards = {row["slug"]: row for row in RewardDefinition.objects.values(*_REWARD_FIELDS)}
+    rewards = {row["slug"]: row for row in RewardDefinition.objects.values()}
     assert {
         slug: (r["condition"], r["threshold"], r["loyalty_delta"], r["grant_tool_id"], r["auto_claim"])
         for slug, r in rewards.items()
@@ -88,17 +65,20 @@ def test_seed_catalog_when_run_twice_then_same_rows_and_second_run_unchanged(db)
 
     output = seed()
 
-    assert "tools: 0 created, 0 updated, 4 unchanged" in output
-    assert "rewards: 0 created, 0 updated, 3 unchanged" in output
+    assert f"tools: 0 created, 0 updated, {len(SEEDED_TOOLS)} unchanged" in output
+    assert f"rewards: 0 created, 0 updated, {len(SEEDED_REWARDS)} unchanged" in output
     assert snapshot() == first  # not even updated_at moved
+    assert not StateEvent.objects.exists()
 
 
-def test_seed_catalog_when_seeded_row_edited_then_restored_and_admin_flags_kept(db):
+def test_seed_catalog_when_seeded_row_edited_then_restored_and_admin_flags_and_other_tools_kept(db):
     seed()
     ToolDefinition.objects.filter(slug="coffee").update(price=99, is_active=False)
+    ToolDefinition.objects.create(slug="tea", name="Tea", price=3)
 
     output = seed()
 
     assert "tools: 0 created, 1 updated, 3 unchanged" in output
     coffee = ToolDefinition.objects.get(slug="coffee")
     assert (coffee.price, coffee.is_active) == (10, False)
+    assert ToolDefinition.objects.filter(slug="tea").exists()

@@ -18,7 +18,7 @@ from engagement.errors import (
     SettingsChangeTooSoon,
 )
 from engagement.pagination import NewestFirstCursorPagination
-from engagement.schema import INVALID_CURSOR, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
+from engagement.schema import CURSOR_LIST, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.serializers import require_empty_body
 from progression import selectors, services
 from progression.api import serializers as s
@@ -85,13 +85,7 @@ class EventListView(APIView):
 
     @extend_schema(
         tags=["me"],
-        responses={
-            200: s.EventSerializer(many=True),
-            **VALIDATION,
-            **UNAUTHORIZED,
-            **INVALID_CURSOR,
-            **THROTTLED,
-        },
+        responses={200: s.EventSerializer(many=True), **CURSOR_LIST},
         description="The caller's ledger, newest first, cursor-paginated.",
     )
     def get(self, request):
@@ -109,13 +103,7 @@ class CheckInViewSet(GenericViewSet):
 
     @extend_schema(
         tags=["check-ins"],
-        responses={
-            200: s.CheckInSerializer(many=True),
-            **VALIDATION,
-            **UNAUTHORIZED,
-            **INVALID_CURSOR,
-            **THROTTLED,
-        },
+        responses={200: s.CheckInSerializer(many=True), **CURSOR_LIST},
         description="The caller's check-ins, newest first, cursor-paginated.",
     )
     def list(self, request):

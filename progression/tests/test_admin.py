@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean
 from inventory.models import InventoryItem
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 from progression.services import adjust_state, check_in
@@ -27,17 +27,15 @@ def adjust(client, users, **fields):
     return client.post(USERS_URL, data)
 
 
-def assert_ledger_ok():
-    report = verify_ledger()
-    assert report.ok, report.mismatches
-
-
 def test_adjust_action_when_chosen_then_asks_for_deltas_and_note(admin_client, user):
     response = adjust(admin_client, [user])
     assert response.status_code == 200
     assert response.templates[0].name == "admin/progression/adjust_state.html"
     assert set(response.context["form"].fields) == {"energy", "fatigue", "loyalty", "note"}
-    assert user.email in response.content.decode()
+    page = response.content.decode()
+    assert user.email in page
+    assert "adjust-state" in page.split("<body", 1)[1].split(">", 1)[0]  # the body's classes
+    assert 'class="breadcrumbs"' in page
     assert not StateEvent.objects.exists()
 
 
@@ -53,7 +51,7 @@ def test_adjust_action_when_applied_then_adjustment_event_with_note_and_state_ch
     assert (state.energy, state.fatigue, state.loyalty) == (60, 5, 40)
     messages = [str(m) for m in response.wsgi_request._messages]
     assert messages == [f"Adjusted {user.email}: energy +10, fatigue +5, loyalty +40 (event #{event.pk})."]
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_adjust_action_when_energy_reaches_max_then_levels_up_like_any_change(admin_client, user):
@@ -61,7 +59,7 @@ def test_adjust_action_when_energy_reaches_max_then_levels_up_like_any_change(ad
     state = UserState.objects.get(user=user)
     assert (state.energy, state.level) == (0, 2)
     assert StateEvent.objects.get(user=user).level_delta == 1
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_adjust_action_when_level_reward_unlocks_then_message_names_it(admin_client, user):
@@ -73,7 +71,7 @@ def test_adjust_action_when_level_reward_unlocks_then_message_names_it(admin_cli
     messages = [str(m) for m in response.wsgi_request._messages]
     assert messages == [f"Adjusted {user.email}: energy -50, level +1 (event #{event.pk}); unlocked level_2."]
     assert UserReward.objects.filter(user=user, reward_id="level_2", claimed_at__isnull=True).exists()
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 def test_adjust_action_when_several_users_then_one_event_each(admin_client):
@@ -82,7 +80,7 @@ def test_adjust_action_when_several_users_then_one_event_each(admin_client):
     assert response.status_code == 302
     assert StateEvent.objects.filter(kind=EventKind.ADJUSTMENT, reference="clawback").count() == 3
     assert set(UserState.objects.filter(user__in=users).values_list("loyalty", flat=True)) == {0}
-    assert_ledger_ok()
+    assert_ledger_clean()
 
 
 @pytest.mark.parametrize(

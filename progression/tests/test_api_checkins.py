@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean
 from progression.models import DailyCheckIn, StateEvent, UserState
 from progression.services import adjust_state
 
@@ -59,11 +59,6 @@ def _check_in_at(time_machine, user, when: datetime):
     """POST checkins/ with the clock stopped at `when` (a fresh token: the old one would have expired)."""
     time_machine.move_to(when, tick=False)
     return bearer_client(user).post(CHECKINS)
-
-
-def _assert_ledger_clean() -> None:
-    report = verify_ledger()
-    assert report.ok, report.mismatches
 
 
 def _walk_pages(client, url: str) -> tuple[list[dict], int]:
@@ -150,7 +145,7 @@ def test_checkins_when_worked_example_days_then_api_reproduces_the_spec_table(ti
         datetime(2030, 3, d, tzinfo=UTC).date() for d in (1, 2, 3, 4, 6)
     ]
     assert list(StateEvent.objects.filter(user=user).values_list("kind", flat=True)) == ["check_in"] * 5
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_events_when_several_check_ins_then_ledger_newest_first_and_cursor_paginated(time_machine, user):
@@ -181,7 +176,7 @@ def test_events_when_several_check_ins_then_ledger_newest_first_and_cursor_pagin
     assert newest["deltas"]["streak"] == -3
     assert newest["deltas"]["total_checkins"] == 1
     assert set(StateEvent.objects.filter(user=user).values_list("id", flat=True)) == {e["id"] for e in events}
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 # --- Streaks, rest, the day boundary -----------------------------------------
@@ -192,7 +187,7 @@ def test_checkins_when_consecutive_utc_days_then_streak_increments(time_machine,
         _check_in_at(time_machine, user, _utc(day, hour=8)).json()["state"]["streak"] for day in (1, 2, 3)
     ]
     assert streaks == [1, 2, 3]
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_checkins_when_days_missed_then_streak_resets_rest_recovers_and_longest_kept(time_machine, user):
@@ -210,7 +205,7 @@ def test_checkins_when_days_missed_then_streak_resets_rest_recovers_and_longest_
     body = _check_in_at(time_machine, user, _utc(6, month=4)).json()
     assert (body["state"]["streak"], body["state"]["longest_streak"]) == (1, 3)
     assert (body["state"]["fatigue"], body["state"]["energy"]) == (10, 40)
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_checkins_when_energy_reaches_hundred_then_leveled_up_true_and_energy_zero(time_machine, user):
@@ -219,7 +214,7 @@ def test_checkins_when_energy_reaches_hundred_then_leveled_up_true_and_energy_ze
     assert body["leveled_up"] is True
     assert (body["state"]["energy"], body["state"]["level"]) == (0, 2)
     assert body["changes"]["level"] == 1
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_checkins_when_one_second_apart_across_midnight_then_both_created(time_machine, user):
@@ -230,7 +225,7 @@ def test_checkins_when_one_second_apart_across_midnight_then_both_created(time_m
     assert early.json()["check_in"]["day"] == "2030-03-02"
     assert early.json()["state"]["streak"] == 2
     assert DailyCheckIn.objects.filter(user=user).count() == 2
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_checkins_when_twice_in_same_utc_day_then_second_is_409_and_nothing_changes(time_machine, user):
@@ -244,7 +239,7 @@ def test_checkins_when_twice_in_same_utc_day_then_second_is_409_and_nothing_chan
     assert bearer_client(user).get(ME).json()["state"] == first.json()["state"]
     assert DailyCheckIn.objects.filter(user=user).count() == 1
     assert StateEvent.objects.filter(user=user).count() == 1
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_checkins_when_user_has_no_state_row_then_created_and_checked_in(time_machine):
@@ -253,7 +248,7 @@ def test_checkins_when_user_has_no_state_row_then_created_and_checked_in(time_ma
     assert response.status_code == 201
     assert response.json()["state"]["energy"] == 70
     assert UserState.objects.filter(user=user).count() == 1
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_checkins_when_unauthenticated_then_401_and_no_row(api_client, user):

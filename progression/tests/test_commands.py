@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from accounts.tests.factories import UserFactory
+from engagement.testing import current_database_url
 from progression.models import EventKind, StateEvent, UserState
 from progression.services import adjust_state
 
@@ -22,15 +22,12 @@ pytestmark = pytest.mark.django_db
 
 def manage(*args: str) -> subprocess.CompletedProcess:
     """Run manage.py against the test database (the caller's rows must be committed)."""
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     return subprocess.run(
         [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *args],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "DATABASE_URL": url},
+        env={**os.environ, "DATABASE_URL": current_database_url()},
         check=False,
     )
 

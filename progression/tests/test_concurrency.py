@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean, run_in_threads
 from progression.models import DailyCheckIn, StateEvent, UserState
 from progression.services import adjust_state, ensure_state
 
@@ -22,34 +20,8 @@ NOON = datetime(2030, 3, 1, 12, 0, tzinfo=UTC)  # far from midnight: every reque
 
 
 def run_together(count: int, work: Callable[[int], object]) -> list[object]:
-    """Run work(i) in `count` threads released at once by a barrier; re-raise any thread's error."""
-    barrier = threading.Barrier(count)
-    results: list[object] = [None] * count
-    errors: list[BaseException] = []
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except BaseException as exc:  # reported to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    connection.close()  # hand this thread's pooled connection back to the workers
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    assert not errors, errors
-    return results
-
-
-def _assert_ledger_clean() -> None:
-    report = verify_ledger()
-    assert report.ok, report.mismatches
+    """Run work(i) in `count` threads released at once, this thread's pooled connection handed back."""
+    return run_in_threads(count, work, close_connection=True)
 
 
 @pytest.mark.parametrize("with_state", [True, False], ids=["state-exists", "no-state-row-yet"])
@@ -72,7 +44,7 @@ def test_checkins_when_twenty_at_once_for_one_user_then_one_201_and_nineteen_409
     assert StateEvent.objects.filter(user=user).count() == 1
     state = UserState.objects.get(user=user)
     assert (state.streak, state.total_checkins, state.energy) == (1, 1, 70)
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_ensure_state_when_twenty_threads_race_then_one_row_created_once():
@@ -84,7 +56,7 @@ def test_ensure_state_when_twenty_threads_race_then_one_row_created_once():
     assert {state.pk for state, _ in outcomes} == {user.pk}
     assert UserState.objects.filter(user=user).count() == 1
     assert UserState.objects.get(user=user).energy == 50
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_bootstrap_when_twenty_requests_race_then_one_201_and_the_rest_200():
@@ -109,7 +81,7 @@ def test_checkins_when_many_users_at_once_then_each_gets_exactly_one(time_machin
     for user in users:
         assert DailyCheckIn.objects.filter(user=user).count() == 1
         assert UserState.objects.get(user=user).total_checkins == 1
-    _assert_ledger_clean()
+    assert_ledger_clean()
 
 
 def test_state_changes_when_twenty_threads_mix_check_in_and_adjustments_then_no_lost_update(time_machine):
@@ -131,4 +103,4 @@ def test_state_changes_when_twenty_threads_mix_check_in_and_adjustments_then_no_
     assert state.loyalty == 5 + (THREADS - 1)
     assert state.fatigue == 10 + (THREADS - 1)
     assert StateEvent.objects.filter(user=user).count() == THREADS
-    _assert_ledger_clean()
+    assert_ledger_clean()

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean
 from progression.changes import ChangeResult
 from progression.models import DailyCheckIn, StateEvent
 from progression.services import lock_state
@@ -67,7 +67,7 @@ def test_check_in_when_any_history_length_then_fixed_query_budget(
     with django_assert_max_num_queries(CHECK_IN_QUERIES):
         response = client.post("/api/v1/checkins/")
     assert response.status_code == 201, response.content
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 @pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
@@ -107,7 +107,7 @@ def test_check_in_when_any_history_length_then_fixed_statements_auth_included(us
     ]
     assert len(statements) == CHECK_IN_STATEMENTS, statements
     assert any("accounts_user" in sql for sql in statements)  # authentication is counted
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 @pytest.mark.parametrize("user_with_history", HISTORY_SIZES, indirect=True)
@@ -163,7 +163,7 @@ def test_check_in_when_a_freeze_is_consumed_then_four_more_statements(time_machi
     assert len(statements) == CHECK_IN_WITH_FREEZE_STATEMENTS, statements
     assert StateEvent.objects.filter(user=user, kind="freeze_consumed").count() == 1
     assert response.json()["state"]["freezes_held"] == 0
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_me_when_pause_and_freezes_then_still_fixed_query_budget(catalog, django_assert_max_num_queries):

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 
 from accounts.tests.factories import bearer_client
-from engagement.audit import verify_ledger
 from engagement.errors import AlreadyCheckedIn
+from engagement.testing import assert_ledger_clean
 from progression.changes import UnlockedReward
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 from progression.services import adjust_state, check_in
@@ -16,11 +16,6 @@ from progression.services import adjust_state, check_in
 DAY = date(2030, 3, 1)
 
 pytestmark = pytest.mark.django_db
-
-
-def _ledger_ok() -> bool:
-    report = verify_ledger()
-    return report.ok
 
 
 def test_check_in_when_first_day_then_rows_event_and_result_agree(user):
@@ -35,7 +30,7 @@ def test_check_in_when_first_day_then_rows_event_and_result_agree(user):
     assert stored.to_values() == result.change.after
     assert result.change.changes["energy"] == 20
     assert result.change.leveled_up is False
-    assert _ledger_ok()
+    assert_ledger_clean()
 
 
 def test_check_in_when_same_day_again_then_already_checked_in_and_nothing_written(user):
@@ -89,14 +84,14 @@ def test_adjust_state_when_deltas_then_clamped_recorded_with_note(user):
     assert event.kind == EventKind.ADJUSTMENT
     assert event.reference == "support ticket 12"
     assert (event.energy_delta, event.fatigue_delta, event.loyalty_delta) == (-50, 30, 15)
-    assert _ledger_ok()
+    assert_ledger_clean()
 
 
 def test_adjust_state_when_energy_reaches_hundred_then_one_level_up(user):
     change = adjust_state(user=user, note="boost", energy=100)
     assert change.leveled_up is True
     assert (change.after.energy, change.after.level) == (0, 2)
-    assert _ledger_ok()
+    assert_ledger_clean()
 
 
 @pytest.mark.parametrize("note", ["", "   "])
@@ -127,4 +122,4 @@ def test_check_in_when_streak_seven_then_auto_claim_event_and_changes_include_it
     # Check-in loyalty at level 2 (round(5.25) = 5) plus the reward's 25, no multiplier.
     assert change.changes["loyalty"] == 30
     assert UserState.objects.get(user=user).loyalty == loyalty_before + 30
-    assert _ledger_ok()
+    assert_ledger_clean()

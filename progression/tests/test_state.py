@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.audit import verify_ledger
+from engagement.testing import assert_ledger_clean
 from progression.models import StateEvent, UserState
 from progression.services import ensure_state
 
@@ -65,7 +65,7 @@ def test_bootstrap_when_user_has_no_state_then_201_then_200(make_user):
     assert second.json() == first.json()
     assert UserState.objects.filter(user=user).count() == 1
     assert client.get(ME).json()["state"].items() >= START.items()
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_bootstrap_when_state_exists_then_200_and_state_unchanged(auth_client, user):
@@ -96,7 +96,7 @@ def test_register_when_through_api_then_state_created_with_start_values(api_clie
     assert me.status_code == 200
     assert me.json()["state"].items() >= START.items()
     assert api_client.post(BOOTSTRAP).status_code == 200
-    assert verify_ledger().ok
+    assert_ledger_clean()
 
 
 def test_me_when_authenticated_then_user_and_state(auth_client, user):

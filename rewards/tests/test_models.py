@@ -1,4 +1,5 @@
-"""The database refuses bad reward definitions and user rewards even when services are bypassed."""
+"""The database refuses bad reward definitions (and the deltas of any catalog entry) and user rewards
+even when services are bypassed."""
 
 from datetime import timedelta
 
@@ -6,6 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from inventory.tests.factories import ToolFactory
 from rewards.models import RewardDefinition, UserReward
 from rewards.tests.factories import RewardFactory
 
@@ -20,21 +22,34 @@ def test_reward_when_threshold_zero_then_refused(db):
     assert list(RewardDefinition.objects.values_list("slug", flat=True)) == ["first_step"]
 
 
+# Tools and rewards bound their deltas alike; +100 loyalty on a tool at x1.5 needs a price of 150.
+CATALOG_ENTRIES = pytest.mark.parametrize(
+    ("factory", "table", "at_most"),
+    [
+        (ToolFactory, "inventory_tooldefinition", {"price": 150}),
+        (RewardFactory, "rewards_rewarddefinition", {}),
+    ],
+    ids=["tool", "reward"],
+)
+
+
+@CATALOG_ENTRIES
 @pytest.mark.parametrize("field", ["energy_delta", "fatigue_delta", "loyalty_delta"])
 @pytest.mark.parametrize("value", [101, -101])
-def test_reward_when_delta_outside_range_then_refused(db, field, value):
-    with pytest.raises(IntegrityError, match=f"rewards_rewarddefinition_{field}_range"), transaction.atomic():
-        RewardFactory(slug="jackpot", **{field: value})
+def test_catalog_entry_when_delta_outside_range_then_refused(factory, table, at_most, field, value):
+    with pytest.raises(IntegrityError, match=f"{table}_{field}_range"), transaction.atomic():
+        factory(slug="jackpot", **at_most, **{field: value})
 
-    assert not RewardDefinition.objects.filter(slug="jackpot").exists()
+    assert not factory._meta.model.objects.filter(slug="jackpot").exists()
 
 
+@CATALOG_ENTRIES
 @pytest.mark.parametrize("field", ["energy_delta", "fatigue_delta", "loyalty_delta"])
-def test_reward_when_delta_at_bounds_then_accepted(db, field):
-    RewardFactory(slug="high", **{field: 100})
-    RewardFactory(slug="low", **{field: -100})
+def test_catalog_entry_when_delta_at_bounds_then_accepted(factory, table, at_most, field):
+    factory(slug="high", **at_most, **{field: 100})
+    factory(slug="low", **{field: -100})
 
-    assert RewardDefinition.objects.filter(slug__in=["high", "low"]).count() == 2
+    assert factory._meta.model.objects.filter(slug__in=["high", "low"]).count() == 2
 
 
 def test_user_reward_when_claimed_before_unlocked_then_refused(user):

@@ -35,35 +35,31 @@ def measure(django_assert_max_num_queries, budget, request):
     return len(captured.captured_queries), response
 
 
+def list_then_claim(django_assert_max_num_queries, user):
+    """(queries of GET rewards/, queries of the streak_3 claim, the listing) for a user on a 3-day streak."""
+    client = client_for(user)
+    listed, listing = measure(
+        django_assert_max_num_queries, LIST_BUDGET, lambda: client.get(f"{API}/rewards/")
+    )
+    claimed, _ = measure(
+        django_assert_max_num_queries, CLAIM_BUDGET, lambda: client.post(f"{API}/rewards/streak_3/claim/")
+    )
+    return listed, claimed, listing
+
+
 def test_claim_and_list_queries_when_thirty_more_rewards_unlocked_then_same_count(
     catalog, django_assert_max_num_queries
 ):
     newcomer = UserFactory()
     three_day_streak(newcomer)
-    newcomer_client = client_for(newcomer)
-    list_few, _ = measure(
-        django_assert_max_num_queries, LIST_BUDGET, lambda: newcomer_client.get(f"{API}/rewards/")
-    )
-    claim_few, _ = measure(
-        django_assert_max_num_queries,
-        CLAIM_BUDGET,
-        lambda: newcomer_client.post(f"{API}/rewards/streak_3/claim/"),
-    )
+    list_few, claim_few, _ = list_then_claim(django_assert_max_num_queries, newcomer)
 
     for number in range(30):
         RewardFactory(slug=f"extra_{number:02d}", threshold=1)
     collector = UserFactory()
     three_day_streak(collector)
     assert UserReward.objects.filter(user=collector).count() == 31
-    collector_client = client_for(collector)
-    list_many, listing = measure(
-        django_assert_max_num_queries, LIST_BUDGET, lambda: collector_client.get(f"{API}/rewards/")
-    )
-    claim_many, _ = measure(
-        django_assert_max_num_queries,
-        CLAIM_BUDGET,
-        lambda: collector_client.post(f"{API}/rewards/streak_3/claim/"),
-    )
+    list_many, claim_many, listing = list_then_claim(django_assert_max_num_queries, collector)
 
     assert len(listing.json()) == 33
     assert sum(row["status"] == "unlocked" for row in listing.json()) == 31

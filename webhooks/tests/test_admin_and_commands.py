@@ -77,6 +77,10 @@ def test_admin_add_when_saved_then_secret_shown_once_and_never_again(admin_clien
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret.startswith("whsec_")
     assert endpoint.secret in response.content.decode()
+    body_tag = response.content.decode().split("<body", 1)[1].split(">", 1)[0]
+    assert "model-webhookendpoint" in body_tag
+    assert "endpoint-secret" in body_tag
+    assert 'class="breadcrumbs"' in response.content.decode()
     assert endpoint.event_types == ["reward.claimed"]
     change_page = admin_client.get(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]))
     listing = admin_client.get(reverse("admin:webhooks_webhookendpoint_changelist"))

@@ -23,7 +23,7 @@ from django_q.models import OrmQ
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.tests.factories import UserFactory
-from engagement.testing import WebhookReceiver, eventually, run_in_threads, running_workers
+from engagement.testing import SERVER_TEST_MARKS, WebhookReceiver, eventually, run_in_threads, running_workers
 from inventory.services import seed_tools
 from inventory.tests.helpers import assert_ledger_clean, client_for, grant_loyalty, noon
 from progression.models import EventKind, StateEvent
@@ -32,7 +32,7 @@ from rewards.services import seed_rewards
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookMessage
 from webhooks.services import create_endpoint
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = SERVER_TEST_MARKS
 
 API = "/api/v1"
 DAY_1 = date(2026, 3, 2)
@@ -331,7 +331,7 @@ def test_worker_when_web_process_is_sigkilled_after_commits_then_every_committed
 ):
     """SIGKILL gunicorn (master and workers) while check-ins are in flight, as soon as some have
     committed: every committed check-in is delivered after a worker starts, nothing else is."""
-    from engagement.tests.test_robustness_multiprocess import running_gunicorn
+    from engagement.testing import running_gunicorn
 
     settings.WEBHOOK_ALLOW_INSECURE = True
     users = UserFactory.create_batch(40)

@@ -304,3 +304,29 @@ def test_json_time_when_formatted_then_utc_iso_with_microseconds(created):
 
     expected = datetime.fromtimestamp(int(created), UTC).replace(microsecond=int((created % 1) * 1_000_000))
     assert line["time"] == expected.isoformat(timespec="microseconds")
+
+
+def test_record_fields_when_skipped_then_every_configured_format_still_formats(monkeypatch):
+    """Production skips some LogRecord fields; gunicorn's error format prints the process id."""
+    import re
+
+    from django.conf import settings
+
+    from engagement.logging import skip_unused_record_fields
+
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))  # put back after the test
+    skip_unused_record_fields()
+    # gunicorn.conf.py's formatters, read from its text (running it would patch gunicorn here).
+    config = (settings.BASE_DIR / "gunicorn.conf.py").read_text(encoding="utf-8")
+    formats = re.findall(r'"format": "([^"]+)"', config)
+    assert any("%(process)d" in fmt for fmt in formats), formats
+    formats.append(settings.LOGGING["formatters"]["readable"]["format"])
+    record = logging.getLogger("engagement.test").makeRecord(
+        "engagement.test", logging.ERROR, "", 0, "worker %s", ("boom",), None
+    )
+    record.request_id = "req-1"
+
+    for fmt in formats:
+        assert "worker boom" in logging.Formatter(fmt).format(record)
+    assert json.loads(JSONFormatter().format(record))["message"] == "worker boom"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from engagement.db import fetch_by
 from progression.models import DailyCheckIn, StateEvent, UserState
 
 
 def get_state(user) -> UserState | None:
-    return UserState.objects.filter(user_id=user.pk).first()
+    """The user's state row, or None (every GET me/ reads it: a pre-built statement)."""
+    return fetch_by(UserState, "user", user.pk)
 
 
 def events_for(user) -> QuerySet[StateEvent]:

@@ -153,6 +153,23 @@ class UserOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+_DATE_JOINED = serializers.DateTimeField()
+
+
+def user_data(user: User) -> dict:
+    """UserOutputSerializer(user).data, without building the serializer's fields per request.
+
+    Every authenticated GET me/ renders it (accounts/tests/test_render.py holds the two equal).
+    """
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "display_name": user.display_name,
+        "leaderboard_visible": user.leaderboard_visible,
+        "date_joined": _DATE_JOINED.to_representation(user.date_joined),
+    }
+
+
 class TokenPairOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()

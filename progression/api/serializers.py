@@ -14,7 +14,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.serializers import UserOutputSerializer
+from accounts.api.serializers import UserOutputSerializer, user_data
 from engagement.serializers import StrictSerializer
 from progression.changes import ChangeResult
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
@@ -142,7 +142,7 @@ class MeSerializer(serializers.Serializer):
 
 def me_data(user, state) -> dict:
     """MeSerializer({"user": user, "state": state}).data."""
-    return {"user": UserOutputSerializer(user).data, "state": state_data(state)}
+    return {"user": user_data(user), "state": state_data(state)}
 
 
 class CheckInSerializer(serializers.ModelSerializer):

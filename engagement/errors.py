@@ -293,6 +293,11 @@ class LeaderboardNotFound(NotFound):
     message = "No such leaderboard."
 
 
+class PeriodNotFound(NotFound):
+    code = "period_not_found"
+    message = "An all-time leaderboard has no previous period."
+
+
 # --- Idempotency-Key ------------------------------------------------------------------------
 
 

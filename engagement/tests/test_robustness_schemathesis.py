@@ -37,6 +37,7 @@ from accounts.tests.factories import UserFactory
 from engagement.audit import verify_ledger
 from engagement.tests.test_robustness_multiprocess import flush_redis, running_gunicorn, server_log_errors
 from inventory.services import seed_tools
+from leaderboards.services import seed_boards
 from progression.services import adjust_state, check_in
 from rewards.services import seed_rewards
 
@@ -52,6 +53,9 @@ values = ["coffee", "rest", "focus"]
 [dictionaries.rewards]
 values = ["streak_3", "streak_7", "checkins_10"]
 
+[dictionaries.leaderboards]
+values = ["weekly_loyalty", "monthly_checkins", "best_streak"]
+
 [[operations]]
 include-path-regex = "^/api/v1/(tools|inventory)/"
 parameters = { "path.slug" = { dictionary = "tools", probability = 0.8 } }
@@ -59,6 +63,10 @@ parameters = { "path.slug" = { dictionary = "tools", probability = 0.8 } }
 [[operations]]
 include-path-regex = "^/api/v1/rewards/"
 parameters = { "path.slug" = { dictionary = "rewards", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = "^/api/v1/leaderboards/"
+parameters = { "path.slug" = { dictionary = "leaderboards", probability = 0.8 } }
 """
 # The token goes to the schema's own security scheme, so Schemathesis also knows how to send a
 # request without it (and expects 401 then).
@@ -80,6 +88,7 @@ def seeded_user():
     """A user with loyalty to spend and a 3-day streak (streak_3 claimable), as a fuzzing target."""
     seed_tools()
     seed_rewards()
+    seed_boards()
     user = UserFactory()
     today = timezone.now().date()
     for days_ago in (3, 2, 1):

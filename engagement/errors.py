@@ -331,6 +331,11 @@ class LeaderboardNotFound(NotFound):
     message = "No such leaderboard."
 
 
+class PeriodNotFound(NotFound):
+    code = "period_not_found"
+    message = "An all-time leaderboard has no previous period."
+
+
 # --- Idempotency-Key ------------------------------------------------------------------------
 
 

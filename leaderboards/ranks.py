@@ -1,9 +1,9 @@
 """The rank cache: one Redis sorted set per (board, period), rebuildable from PostgreSQL.
 
 PostgreSQL is the source of truth. Counting the entries ahead of a user is one index range
-scan, fast near the top but linear in the rank: at 1,000,000 entries `me/` took 151 ms (p50)
-at rank 500,000 and 231 ms at rank 1,000,000 from PostgreSQL alone (make bench-leaderboards),
-against a target of 50 ms at p99. A sorted set answers ZRANK in O(log n) whatever the rank.
+scan, fast near the top but linear in the rank: at 1,000,000 entries `me/` took 219 ms (p99)
+at rank 500,000 and 264 ms at rank 1,000,000 from PostgreSQL alone, 26 and 19 ms with this
+cache (make bench-leaderboards; target 50 ms). A sorted set answers ZRANK in O(log n).
 
 - Member: the user id (hex), so equal sort values order by user id as PostgreSQL does.
 - Sort value: -score * 2**32 + the time reached since the period's start (milliseconds; seconds

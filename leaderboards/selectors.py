@@ -11,7 +11,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from engagement.errors import LeaderboardNotFound, ValidationFailed
+from engagement.errors import LeaderboardNotFound, PeriodNotFound
 from leaderboards import rules
 from leaderboards.models import LeaderboardDefinition, LeaderboardEntry, LeaderboardFinalization
 
@@ -68,7 +68,7 @@ def period_of(board: LeaderboardDefinition, *, which: str, today: date) -> Perio
     if which == "previous":
         previous = rules.previous_start(board.period, start)
         if previous is None:
-            raise ValidationFailed(fields={"period": ["An all-time board has no previous period."]})
+            raise PeriodNotFound()
         start = previous
     starts_at = None if board.period == rules.ALL_TIME else rules.instant(start)
     return PeriodView(

@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - requirements-dev.txt installs it
 from accounts.tests.factories import UserFactory
 from engagement.testing import assert_ledger_clean, flush_redis, running_gunicorn, server_log_errors
 from inventory.services import seed_tools
+from leaderboards.services import seed_boards
 from progression.services import adjust_state, check_in
 from rewards.services import seed_rewards
 
@@ -51,6 +52,9 @@ values = ["coffee", "rest", "focus"]
 [dictionaries.rewards]
 values = ["streak_3", "streak_7", "checkins_10"]
 
+[dictionaries.leaderboards]
+values = ["weekly_loyalty", "monthly_checkins", "best_streak"]
+
 [[operations]]
 include-path-regex = "^/api/v1/(tools|inventory)/"
 parameters = { "path.slug" = { dictionary = "tools", probability = 0.8 } }
@@ -58,6 +62,10 @@ parameters = { "path.slug" = { dictionary = "tools", probability = 0.8 } }
 [[operations]]
 include-path-regex = "^/api/v1/rewards/"
 parameters = { "path.slug" = { dictionary = "rewards", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = "^/api/v1/leaderboards/"
+parameters = { "path.slug" = { dictionary = "leaderboards", probability = 0.8 } }
 
 # A well-formed body with the wrong current password is refused 400 `invalid_current_password`:
 # no schema can say which password is the right one (Schemathesis makes the same allowance for
@@ -88,6 +96,7 @@ def seeded_user():
     """A user with loyalty to spend and a 3-day streak (streak_3 claimable), as a fuzzing target."""
     seed_tools()
     seed_rewards()
+    seed_boards()
     user = UserFactory()
     today = timezone.now().date()
     for days_ago in (3, 2, 1):

@@ -6,12 +6,19 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from engagement.errors import LeaderboardNotFound
+from engagement.errors import LeaderboardNotFound, PeriodNotFound
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from leaderboards import rules, selectors
 from leaderboards.api import serializers as s
 
 NOT_FOUND = {404: error_response("Unknown or inactive leaderboard.", LeaderboardNotFound)}
+PERIOD_NOT_FOUND = {
+    404: error_response(
+        "Unknown or inactive leaderboard, or the previous period of an all-time one.",
+        LeaderboardNotFound,
+        PeriodNotFound,
+    )
+}
 
 
 def _today():
@@ -37,11 +44,12 @@ class LeaderboardView(APIView):
     @extend_schema(
         tags=["leaderboards"],
         parameters=[s.StandingsQuerySerializer],
-        responses={200: s.StandingsSerializer, **VALIDATION, **UNAUTHORIZED, **NOT_FOUND, **THROTTLED},
+        responses={200: s.StandingsSerializer, **VALIDATION, **UNAUTHORIZED, **PERIOD_NOT_FOUND, **THROTTLED},
         description="A page of the current or previous period's standings, best first; hidden users out.",
     )
     def get(self, request, slug):
-        query = s.StandingsQuerySerializer(data=request.query_params)
+        # A plain dict: an empty value (?period=) is refused, not taken as the default.
+        query = s.StandingsQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         board = selectors.get_board(slug)
         which, page = query.validated_data["period"], query.validated_data["page"]

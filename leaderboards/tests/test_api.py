@@ -226,7 +226,8 @@ def test_pages_when_more_than_page_size_then_next_link_and_consecutive_ranks(cat
         ("leaderboards/weekly_loyalty/?period=last", 400, "validation_error"),
         ("leaderboards/weekly_loyalty/?page=0", 400, "validation_error"),
         ("leaderboards/weekly_loyalty/?page_size=abc", 400, "validation_error"),
-        ("leaderboards/best_streak/?period=previous", 400, "validation_error"),
+        ("leaderboards/best_streak/?period=previous", 404, "period_not_found"),
+        ("leaderboards/weekly_loyalty/?period=", 400, "validation_error"),
     ],
 )
 def test_bad_requests_when_sent_then_clear_error_shape(catalog, user, path, status, code):

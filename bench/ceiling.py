@@ -242,6 +242,20 @@ def create_ceiling_users(count: int, *, run_id: str) -> None:
         cursor.execute("ANALYZE bench_users")
 
 
+def _user_tables() -> list[tuple[str, str]]:
+    """(table, column) of every model row that points at a user, the user's state last."""
+    from accounts.models import User
+    from progression.models import UserState
+
+    tables = {
+        (related.related_model._meta.db_table, related.field.column)
+        for related in User._meta.related_objects
+        if related.related_model._meta.app_label not in {"admin", "token_blacklist", "axes"}
+    }
+    state = (UserState._meta.db_table, "user_id")
+    return [*sorted(tables - {state}), state]
+
+
 def drop_ceiling_users() -> dict[str, int]:
     """Delete every row the ceiling users have (they exist only for pgbench), then the users."""
     deleted = {}
@@ -250,14 +264,8 @@ def drop_ceiling_users() -> dict[str, int]:
         cursor.execute("SELECT to_regclass('bench_users')")
         if cursor.fetchone()[0] is None:
             return deleted
-        for table in (
-            "progression_stateevent",
-            "progression_dailycheckin",
-            "inventory_inventoryitem",
-            "rewards_userreward",
-            "progression_userstate",
-        ):
-            cursor.execute(f"DELETE FROM {table} WHERE user_id IN (SELECT user_id FROM bench_users)")  # noqa: S608
+        for table, column in _user_tables():
+            cursor.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT user_id FROM bench_users)")  # noqa: S608
             deleted[table] = cursor.rowcount
         cursor.execute("DELETE FROM accounts_user WHERE id IN (SELECT user_id FROM bench_users)")
         deleted["accounts_user"] = cursor.rowcount

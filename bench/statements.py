@@ -43,6 +43,7 @@ def cases():
     from accounts.models import User
     from engagement.db import fetch_by, insert_row, update_row
     from progression.models import EventKind, StateEvent, UserState
+    from progression.rules import STATE_FIELDS
     from progression.services import _STATE_COLUMNS, ensure_state
 
     user = User.objects.create_user(email=f"bench-{os.getpid()}@example.com", password=None)
@@ -54,7 +55,7 @@ def cases():
             user_id=user.pk,
             kind=EventKind.ADJUSTMENT,
             reference="bench",
-            **{name: values[name] for name in values if name != "last_checkin_day"},
+            **{name: values[name] for name in STATE_FIELDS},
         )
 
     return [

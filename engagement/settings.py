@@ -59,7 +59,7 @@ MIDDLEWARE = [
     # the body cap's 408/411/413 included.
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "engagement.middleware.CSPMiddleware",  # django-csp; see its docstring
     "engagement.middleware.BodySizeLimitMiddleware",
     "engagement.middleware.StaticFilesMiddleware",  # WhiteNoise; see its docstring
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -416,7 +416,6 @@ WORKER_RETRY_SECONDS = env.int("WORKER_RETRY_SECONDS", default=60)
 Q_CLUSTER = {
     "name": "engagement",
     "orm": "default",
-    "broker_class": "engagement.queue.Broker",
     "workers": env.int("WORKER_PROCESSES", default=2),
     "retry": WORKER_RETRY_SECONDS,
     "timeout": max(1, WORKER_RETRY_SECONDS // 2),

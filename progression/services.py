@@ -186,7 +186,7 @@ def check_in(*, user, today: date | None = None, now: datetime | None = None) ->
                     )
                 )
             _end_pause_on(state, today)
-            checkin = DailyCheckIn.objects.create(user_id=user.pk, day=today)
+            checkin = insert_row(DailyCheckIn(user_id=user.pk, day=today))
             state.last_checkin_at = now
             new = rules.check_in(state.to_values(), today, rule_set, plan=plan)
             events.append(

@@ -44,3 +44,21 @@ def test_docs_page_has_no_inline_script_or_style_and_loads_its_script_from_itsel
 
 def test_admin_lockout_and_error_pages_carry_the_policy_too(client):
     assert POLICY in client.get("/admin/no-such-page/")
+
+
+def test_the_json_api_carries_no_policy(client):
+    response = client.get("/api/v1/me/")
+
+    assert response.status_code == 401
+    assert POLICY not in response
+    assert f"{POLICY}-Report-Only" not in response
+
+
+def test_a_policy_that_does_not_exclude_the_api_still_reaches_it(client, settings):
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+
+    response = client.get("/api/v1/me/")
+
+    assert response.status_code == 401
+    assert POLICY not in response
+    assert response[f"{POLICY}-Report-Only"] == "default-src 'none'"

@@ -200,9 +200,14 @@ class CheckInResultSerializer(ChangeBodySerializer):
     check_in = CheckInSerializer()
 
 
+def check_in_data(checkin: DailyCheckIn) -> dict:
+    """CheckInSerializer(checkin).data, without building the serializer's fields."""
+    return {"id": checkin.pk, "day": checkin.day.isoformat(), "created_at": _instant(checkin.created_at)}
+
+
 def check_in_result_data(result) -> dict:
     """CheckInResultSerializer(result).data for a progression.services.CheckInResult."""
-    return {"check_in": CheckInSerializer(result.check_in).data, **change_data(result.change)}
+    return {"check_in": check_in_data(result.check_in), **change_data(result.change)}
 
 
 class EventSerializer(serializers.ModelSerializer):

@@ -12,6 +12,7 @@ reads exactly what the ORM would.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models
@@ -105,14 +106,27 @@ def fetch_by(
         row = cursor.fetchone()
     if row is None:
         return None
+    return instance_from_row(model, row, using=using)
+
+
+def select_columns(model: type[models.Model], alias: str, *, using: str = DEFAULT_DB_ALIAS) -> str:
+    """The model's concrete columns, qualified by `alias`, in the order instance_from_row reads them."""
+    quote = connections[using].ops.quote_name
+    return ", ".join(f"{quote(alias)}.{quote(_column(f))}" for f in model._meta.concrete_fields)
+
+
+def instance_from_row(model: type[M], row: Sequence[Any], *, using: str = DEFAULT_DB_ALIAS) -> M:
+    """An instance of `model` from the first len(concrete fields) values of a raw row (the
+    model's concrete columns in order, as select_columns lists them), made as the ORM makes one:
+    the column converters, then Model.from_db."""
     attnames, converters = _row_loader(model, using)
+    values = list(row[: len(attnames)])
     if converters:
-        values = list(row)
+        connection = connections[using]
         for index, column, functions in converters:
             for convert in functions:
                 values[index] = convert(values[index], column, connection)
-        row = values
-    return model.from_db(using, list(attnames), row)
+    return model.from_db(using, list(attnames), values)
 
 
 @functools.cache

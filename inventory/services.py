@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
+from engagement.db import db_value, fetch_by, instance_from_row, select_columns
 from engagement.errors import (
     InsufficientLoyalty,
     InventoryFull,
@@ -44,23 +47,86 @@ def add_items(*, state: UserState, tool_id: str, quantity: int, is_freeze: bool 
     """
     if is_freeze:
         state.freezes_held += quantity
-    updated = InventoryItem.objects.filter(user_id=state.user_id, tool_id=tool_id).update(
-        quantity=F("quantity") + quantity
+    return _add_quantity(state.user_id, tool_id, quantity)
+
+
+@functools.cache
+def _quantity_sql(vendor: str) -> tuple[str, str, str, str, str]:
+    """The pre-built statements on a user's row of a tool: add (upsert), take one, held, drop,
+    and the tool with the quantity held."""
+    quote = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        return quote(str(model._meta.get_field(name).column))
+
+    table, tools = quote(InventoryItem._meta.db_table), quote(ToolDefinition._meta.db_table)
+    user, tool = column(InventoryItem, "user"), column(InventoryItem, "tool")
+    quantity, updated_at = column(InventoryItem, "quantity"), column(InventoryItem, "updated_at")
+    slug = column(ToolDefinition, "slug")
+    where = f"WHERE {user} = %s AND {tool} = %s"
+    # Identifiers from model metadata, values as parameters.
+    add = (
+        f"INSERT INTO {table} ({user}, {tool}, {quantity}, {updated_at}) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT ({user}, {tool}) DO UPDATE SET {quantity} = {table}.{quantity} + excluded.{quantity}, "
+        f"{updated_at} = excluded.{updated_at} RETURNING {quantity}"
     )
-    if updated:
-        return InventoryItem.objects.values_list("quantity", flat=True).get(
-            user_id=state.user_id, tool_id=tool_id
+    take = f"UPDATE {table} SET {quantity} = {quantity} - 1, {updated_at} = %s {where}"  # noqa: S608
+    held = f"SELECT {quantity} FROM {table} {where}"  # noqa: S608
+    drop = f"DELETE FROM {table} {where}"  # noqa: S608
+    tool_and_held = (
+        f"SELECT {select_columns(ToolDefinition, 't')}, i.{quantity} FROM {tools} t "  # noqa: S608
+        f"LEFT JOIN {table} i ON i.{tool} = t.{slug} AND i.{user} = %s WHERE t.{slug} = %s"
+    )
+    return add, take, held, drop, tool_and_held
+
+
+def _add_quantity(user_id, tool_id: str, quantity: int) -> int:
+    """Add `quantity` to the user's row of a tool, creating it; the quantity now held. Requires the lock.
+
+    One pre-built INSERT ... ON CONFLICT DO UPDATE ... RETURNING (updated_at set as auto_now
+    would), where the ORM took an UPDATE and then a SELECT or an INSERT, each compiled per call.
+    """
+    params = [
+        db_value(InventoryItem, "user", user_id),
+        tool_id,
+        quantity,
+        db_value(InventoryItem, "updated_at", timezone.now()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_quantity_sql(connection.vendor)[0], params)
+        return cursor.fetchone()[0]
+
+
+def _take_one(user_id, tool_id: str, *, held: int) -> None:
+    """Take one item off the user's row of a tool (`held` of them): the row goes with the last.
+    Requires the lock."""
+    sql = _quantity_sql(connection.vendor)
+    user = db_value(InventoryItem, "user", user_id)
+    with connection.cursor() as cursor:
+        if held > 1:
+            cursor.execute(sql[1], [db_value(InventoryItem, "updated_at", timezone.now()), user, tool_id])
+        else:
+            cursor.execute(sql[3], [user, tool_id])
+
+
+def _tool_and_held(user_id, slug: str) -> tuple[ToolDefinition | None, int]:
+    """The tool (None if unknown) and how many of it the user holds: one pre-built SELECT."""
+    with connection.cursor() as cursor:
+        cursor.execute(_quantity_sql(connection.vendor)[4], [db_value(InventoryItem, "user", user_id), slug])
+        row = cursor.fetchone()
+    if row is None:
+        return None, 0
+    return instance_from_row(ToolDefinition, row), row[-1] or 0
+
+
+def _held(user_id, tool_id: str) -> int:
+    """How many of a tool the user holds (a pre-built SELECT). Requires the lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _quantity_sql(connection.vendor)[2], [db_value(InventoryItem, "user", user_id), tool_id]
         )
-    InventoryItem.objects.create(user_id=state.user_id, tool_id=tool_id, quantity=quantity)
-    return quantity
-
-
-def _held(state: UserState, tool_id: str) -> int:
-    """How many of a tool the user holds. Requires the lock."""
-    held = InventoryItem.objects.filter(user_id=state.user_id, tool_id=tool_id).values_list(
-        "quantity", flat=True
-    )
-    return next(iter(held), 0)
+        row = cursor.fetchone()
+    return 0 if row is None else row[0]
 
 
 def consume_freezes(*, state: UserState, count: int) -> None:
@@ -90,8 +156,8 @@ def buy_tool(*, user, slug: str, quantity: int = 1) -> PurchaseResult:
     """Buy `quantity` of an active tool with loyalty."""
     if quantity < 1:  # the API validates this; other callers must not sell negative items
         raise ValueError(f"quantity must be at least 1, not {quantity}")
-    tool = ToolDefinition.objects.filter(slug=slug, is_active=True).first()
-    if tool is None:
+    tool = fetch_by(ToolDefinition, "slug", slug)
+    if tool is None or not tool.is_active:
         raise ToolNotFound()
     with transaction.atomic():
         state = lock_state(user)
@@ -99,7 +165,7 @@ def buy_tool(*, user, slug: str, quantity: int = 1) -> PurchaseResult:
             raise InsufficientLoyalty()
         if state.inventory_count + quantity > state.inventory_capacity:
             raise InventoryFull()
-        if tool.max_held is not None and _held(state, tool.slug) + quantity > tool.max_held:
+        if tool.max_held is not None and _held(state.user_id, tool.slug) + quantity > tool.max_held:
             raise MaxHeldReached()
         held = add_items(state=state, tool_id=tool.slug, quantity=quantity, is_freeze=tool.is_freeze)
         new = rules.buy(state.to_values(), price=tool.price, quantity=quantity)
@@ -111,26 +177,19 @@ def use_tool(*, user, slug: str) -> UseResult:
     """Use one owned item; inactive tools already owned can still be used."""
     with transaction.atomic():
         state = lock_state(user)
-        item = InventoryItem.objects.select_related("tool").filter(user_id=user.pk, tool_id=slug).first()
-        if item is None:
-            known = ToolDefinition.objects.filter(slug=slug).first()
-            if known is None:
-                raise ToolNotFound()
-            if known.is_freeze:
-                raise NotUsable()
-            raise NotInInventory()
-        tool = item.tool
+        tool, held = _tool_and_held(user.pk, slug)
+        if tool is None:
+            raise ToolNotFound()
         if tool.is_freeze:
             raise NotUsable()
-        if item.quantity > 1:
-            InventoryItem.objects.filter(pk=item.pk).update(quantity=F("quantity") - 1)
-        else:
-            item.delete()
+        if held == 0:
+            raise NotInInventory()
+        _take_one(user.pk, slug, held=held)
         values = state.to_values()
         values = values.replace(inventory_count=values.inventory_count - 1)
         new = rules.apply_tool(values, **effects_of(tool), rules=get_rules())
         change = apply_change(state=state, new=new, kind=EventKind.TOOL_USE, reference=tool.slug)
-    return UseResult(tool=tool, remaining=item.quantity - 1, change=change)
+    return UseResult(tool=tool, remaining=held - 1, change=change)
 
 
 def seed_tools():

@@ -48,10 +48,19 @@ class PurchaseResultSerializer(serializers.Serializer):
     state = StateSerializer(source="change.after")
 
 
+def tool_data(tool: ToolDefinition) -> dict:
+    """ToolSerializer(tool).data, without building the serializer's fields (per request, they
+    cost about a seventh of a buy's or a use's CPU)."""
+    return {name: getattr(tool, name) for name in _TOOL_FIELDS}
+
+
+_TOOL_FIELDS = tuple(ToolSerializer.Meta.fields)
+
+
 def purchase_result_data(result) -> dict:
     """PurchaseResultSerializer(result).data for an inventory.services.PurchaseResult."""
     return {
-        "item": {"tool": ToolSerializer(result.tool).data, "quantity": result.quantity},
+        "item": {"tool": tool_data(result.tool), "quantity": result.quantity},
         "state": state_data(result.change.after),
     }
 
@@ -70,7 +79,7 @@ class UseResultSerializer(ChangeBodySerializer):
 def use_result_data(result) -> dict:
     """UseResultSerializer(result).data for an inventory.services.UseResult."""
     return {
-        "tool": ToolSerializer(result.tool).data,
+        "tool": tool_data(result.tool),
         "remaining": result.remaining,
         **change_data(result.change),
     }

@@ -1,7 +1,7 @@
 """Gunicorn settings for production (the Dockerfile) and the benchmark, read from the environment.
 
     GUNICORN_BIND        address to listen on (default 0.0.0.0:$PORT, PORT default 8000)
-    GUNICORN_WORKERS     worker processes (default: CPU cores + 1, at least 2)
+    GUNICORN_WORKERS     worker processes (default: one per CPU core, at least 2)
     GUNICORN_THREADS     threads per worker (default 4; 1 selects the sync worker)
     GUNICORN_TIMEOUT     seconds a worker may be silent before it is restarted (default 30)
     GUNICORN_KEEPALIVE   seconds an idle keep-alive connection stays open (default 5)
@@ -47,7 +47,7 @@ def _env_bool(name: str) -> bool:
 _cores = os.cpu_count() or 1
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = _env_int("GUNICORN_WORKERS", max(2, _cores + 1))
+workers = _env_int("GUNICORN_WORKERS", max(2, _cores))
 threads = _env_int("GUNICORN_THREADS", 4)
 # gthread keeps client connections alive between requests; sync closes each one.
 worker_class = "gthread" if threads > 1 else "sync"

@@ -42,7 +42,10 @@ LOYALTY_FOR_LOOPS = 100_000
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--workers", type=int, default=CORES + 1, help="gunicorn workers (default: cores + 1 = %(default)s)"
+        "--workers",
+        type=int,
+        default=max(2, CORES),
+        help="gunicorn workers (default: gunicorn.conf.py's, one per core = %(default)s)",
     )
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (default: %(default)s)")
     parser.add_argument(

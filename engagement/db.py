@@ -20,8 +20,12 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models
 M = TypeVar("M", bound=models.Model)
 
 
+@functools.cache
 def _field(model: type[models.Model], name: str) -> models.Field:
-    """The concrete field `name` of `model` (by name or attname), never a reverse relation."""
+    """The concrete field `name` of `model` (by name or attname), never a reverse relation.
+
+    Cached: every value the helpers send is prepared by its field, and the lookup through
+    _meta cost more than the preparation."""
     field = model._meta.get_field(name)
     if not isinstance(field, models.Field):
         raise TypeError(f"{model.__name__}.{name} is not a concrete field")

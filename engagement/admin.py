@@ -31,3 +31,14 @@ def set_active(modeladmin, request, queryset, *, active: bool, noun: str) -> Non
     count = queryset.update(is_active=active, updated_at=timezone.now())
     verb = "activated" if active else "deactivated"
     modeladmin.message_user(request, f"{count} {noun}(s) {verb}.", messages.SUCCESS)
+
+
+def action_page_context(modeladmin, request, *, title: str, **context) -> dict:
+    """The context of a page an admin action answers with: the site's, the title, the model's options."""
+    return {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": modeladmin.model._meta,
+        **context,
+    }

@@ -11,4 +11,6 @@ class AnalyticsConfig(AppConfig):
         from analytics import overview
 
         # Read once and cached: reloaded when a test overrides the setting.
-        setting_changed.connect(overview.on_setting_changed, dispatch_uid="analytics_charts_reload")
+        setting_changed.connect(
+            overview.chart_providers.on_setting_changed, dispatch_uid="analytics_charts_reload"
+        )

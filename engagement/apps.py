@@ -14,7 +14,9 @@ class EngagementConfig(AppConfig):
         from engagement import checks, metrics, schema  # noqa: F401 - checks and the schema extension register themselves
 
         # Read once and cached: reloaded when a test overrides the setting.
-        setting_changed.connect(metrics.on_setting_changed, dispatch_uid="engagement_metrics_reload")
+        setting_changed.connect(
+            metrics.scrape_collectors.on_setting_changed, dispatch_uid="engagement_metrics_reload"
+        )
 
 
 class EngagementAdminConfig(admin_apps.AdminConfig):

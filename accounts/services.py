@@ -31,6 +31,14 @@ from engagement.throttling import AccountLoginThrottle
 from progression.services import ensure_state
 
 
+def _require_valid_password(password: str, *, user: User, field: str) -> None:
+    """WeakPassword, with `fields[field]` listing why, when the password validators refuse it."""
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise WeakPassword(fields={field: list(exc.messages)}) from exc
+
+
 def register_user(*, email: str, password: str, display_name: str = "") -> User:
     """Create the user and its progression state (progression.services) in one transaction.
 
@@ -39,10 +47,7 @@ def register_user(*, email: str, password: str, display_name: str = "") -> User:
     """
     email = normalize_email(email)
     candidate = User(email=email, display_name=display_name)
-    try:
-        validate_password(password, user=candidate)
-    except DjangoValidationError as exc:
-        raise WeakPassword(fields={"password": list(exc.messages)}) from exc
+    _require_valid_password(password, user=candidate, field="password")
     if User.objects.filter(Q(email=email) | Q(email_key=lookalike_key(email))).exists():
         raise EmailTaken()
     try:
@@ -94,10 +99,7 @@ def change_password(*, user: User, current_password: str, new_password: str) -> 
     throttle.succeeded()
     if new_password == current_password:
         raise WeakPassword(fields={"new_password": ["The new password must differ from the current one."]})
-    try:
-        validate_password(new_password, user=user)
-    except DjangoValidationError as exc:
-        raise WeakPassword(fields={"new_password": list(exc.messages)}) from exc
+    _require_valid_password(new_password, user=user, field="new_password")
     set_password(user=user, password=new_password)
 
 

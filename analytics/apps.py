@@ -6,9 +6,7 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self):
-        from django.core.signals import setting_changed
-
         from analytics import overview
 
         # Read once and cached: reloaded when a test overrides the setting.
-        setting_changed.connect(overview.on_setting_changed, dispatch_uid="analytics_charts_reload")
+        overview.chart_providers.reload_when_setting_changes()

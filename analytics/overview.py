@@ -10,17 +10,14 @@ whole ledger: the page must stay fast at millions of events.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
-from django.conf import settings
-from django.utils.module_loading import import_string
-
 from analytics import selectors
 from analytics.rules import RETENTION_DAYS, Metric
+from engagement.imports import ImportedList
 from inventory.models import ToolDefinition
 
 Value = int | float | None  # None: not measurable (yet)
@@ -77,15 +74,8 @@ class Chart:
 ChartProvider = Callable[..., Chart]
 
 
-@functools.cache
-def chart_providers() -> tuple[ChartProvider, ...]:
-    """The providers named by settings.ENGAGEMENT_OVERVIEW_CHARTS, imported once, in order."""
-    return tuple(import_string(path) for path in settings.ENGAGEMENT_OVERVIEW_CHARTS)
-
-
-def on_setting_changed(*, setting: str, **kwargs) -> None:
-    if setting == "ENGAGEMENT_OVERVIEW_CHARTS":
-        chart_providers.cache_clear()
+# The providers named by settings.ENGAGEMENT_OVERVIEW_CHARTS, in page order.
+chart_providers: ImportedList[ChartProvider] = ImportedList("ENGAGEMENT_OVERVIEW_CHARTS")
 
 
 def build_charts(period: Period) -> list[Chart]:

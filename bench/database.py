@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
@@ -50,6 +51,27 @@ class BenchDatabase:
     def __exit__(self, *exc) -> None:
         if self.owned and not self.keep:
             self._admin(f"DROP DATABASE IF EXISTS {self.identifier} WITH (FORCE)")
+
+
+def setup_django(url: str, *, redis: bool, **environ: str) -> None:
+    """Django set up in this process on the bench database: production settings (DEBUG off), quiet
+    logs, `environ` on top; without `redis`, no shared cache (REDIS_URL dropped)."""
+    os.environ.update(
+        {
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "engagement.settings",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-" + "x" * 50),
+            "DJANGO_ALLOWED_HOSTS": "localhost",
+            "DJANGO_LOG_LEVEL": "WARNING",
+            **environ,
+        }
+    )
+    if not redis:
+        os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
 
 
 def migrate_and_seed() -> str:

@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 
-from bench.database import BenchDatabase
+from bench.database import BenchDatabase, setup_django
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/engagement_bench_boards"
 BOARD = "weekly_loyalty"
@@ -111,23 +111,12 @@ def main(argv: list[str] | None = None) -> int:
 
     url = os.environ.get("DATABASE_URL") or None
     with BenchDatabase(url, keep=args.keep_db, default=DEFAULT_DATABASE) as database:
-        os.environ.update(
-            {
-                "DATABASE_URL": database.url,
-                "DJANGO_SETTINGS_MODULE": "engagement.settings",
-                "DJANGO_DEBUG": "false",
-                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-" + "x" * 50),
-                "DJANGO_ALLOWED_HOSTS": "localhost",
-                "DJANGO_LOG_LEVEL": "WARNING",
-                "DJANGO_SECURE_SSL_REDIRECT": "false",
-                "THROTTLE_USER": "1000000/min",
-            }
+        setup_django(
+            database.url,
+            redis=not args.no_cache,
+            DJANGO_SECURE_SSL_REDIRECT="false",
+            THROTTLE_USER="1000000/min",
         )
-        if args.no_cache:
-            os.environ.pop("REDIS_URL", None)
-        import django
-
-        django.setup()
         from django.core.management import call_command
         from rest_framework.test import APIClient
         from rest_framework_simplejwt.tokens import AccessToken

@@ -20,7 +20,7 @@ import time
 
 from bench import ROOT
 from bench.cpu import children_of, cpu_seconds
-from bench.database import BenchDatabase
+from bench.database import BenchDatabase, setup_django
 from bench.processes import stop_process_group
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/engagement_bench_webhooks"
@@ -83,21 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     url = os.environ.get("DATABASE_URL") or None
     with BenchDatabase(url, keep=args.keep_db, default=DEFAULT_DATABASE) as database:
-        os.environ.update(
-            {
-                "DATABASE_URL": database.url,
-                "DJANGO_SETTINGS_MODULE": "engagement.settings",
-                "DJANGO_DEBUG": "false",
-                "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-" + "x" * 50),
-                "DJANGO_ALLOWED_HOSTS": "localhost",
-                "DJANGO_LOG_LEVEL": "WARNING",
-                "WEBHOOK_ALLOW_INSECURE": "true",
-            }
-        )
-        os.environ.pop("REDIS_URL", None)
-        import django
-
-        django.setup()
+        setup_django(database.url, redis=False, WEBHOOK_ALLOW_INSECURE="true")
         from django.core.management import call_command
         from django.db import connection
 

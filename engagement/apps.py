@@ -9,12 +9,10 @@ class EngagementConfig(AppConfig):
     verbose_name = "Engagement platform"
 
     def ready(self):
-        from django.core.signals import setting_changed
-
         from engagement import checks, metrics, schema  # noqa: F401 - checks and the schema extension register themselves
 
         # Read once and cached: reloaded when a test overrides the setting.
-        setting_changed.connect(metrics.on_setting_changed, dispatch_uid="engagement_metrics_reload")
+        metrics.scrape_collectors.reload_when_setting_changes()
 
 
 class EngagementAdminConfig(admin_apps.AdminConfig):

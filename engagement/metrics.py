@@ -38,7 +38,6 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import (
@@ -59,6 +58,7 @@ from rest_framework.throttling import BaseThrottle
 
 from engagement import errors
 from engagement.exceptions import json_error
+from engagement.imports import ImportedList
 from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult
 from progression.models import EventKind, UserState
 
@@ -232,15 +232,8 @@ pool_sampler = PoolSampler()
 ScrapeCollector = Callable[[], Iterable[Metric]]
 
 
-@functools.cache
-def scrape_collectors() -> tuple[ScrapeCollector, ...]:
-    """The functions named by settings.ENGAGEMENT_METRICS_COLLECTORS, imported once, in order."""
-    return tuple(import_string(path) for path in settings.ENGAGEMENT_METRICS_COLLECTORS)
-
-
-def on_setting_changed(*, setting: str, **kwargs) -> None:
-    if setting == "ENGAGEMENT_METRICS_COLLECTORS":
-        scrape_collectors.cache_clear()
+# The functions named by settings.ENGAGEMENT_METRICS_COLLECTORS, in order.
+scrape_collectors: ImportedList[ScrapeCollector] = ImportedList("ENGAGEMENT_METRICS_COLLECTORS")
 
 
 def job_queue_depth(depths: Mapping[str, int]) -> GaugeMetricFamily:

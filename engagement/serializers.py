@@ -107,3 +107,10 @@ def require_empty_body(request) -> None:
     if isinstance(data, dict) and not data:
         return  # no body, or {}: the common case costs no serializer
     EmptyInputSerializer(data=data).is_valid(raise_exception=True)
+
+
+def validated_body(serializer_class: type[serializers.Serializer], request) -> dict:
+    """The request body through an input serializer: its validated data, or 400 validation_error."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -8,7 +8,7 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 from django.utils.html import format_html
 
-from engagement.admin import set_active
+from engagement.admin import CatalogAdminMixin, set_active
 from inventory.models import InventoryItem, ToolDefinition
 from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from progression.forms import ConstraintErrorsOnFieldsMixin
@@ -34,8 +34,10 @@ class ToolDefinitionForm(ConstraintErrorsOnFieldsMixin, forms.ModelForm):
 
 
 @admin.register(ToolDefinition)
-class ToolDefinitionAdmin(admin.ModelAdmin):
+class ToolDefinitionAdmin(CatalogAdminMixin, admin.ModelAdmin):
     form = ToolDefinitionForm
+    slug_from = "name"
+    fixed_fields = ("kind",)  # the freezes users hold are counted on their state by it
     list_display = (
         "slug",
         "name",
@@ -86,14 +88,6 @@ class ToolDefinitionAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(owner_count=Count("items"), held_total=Sum("items__quantity"))
         )
-
-    def get_readonly_fields(self, request, obj=None):
-        # The slug is the primary key: changing it would create a second tool, not rename this one.
-        # The kind is fixed too: the freezes users hold are counted on their state by it.
-        return ("created_at", "updated_at", "slug", "kind") if obj else ("created_at", "updated_at")
-
-    def get_prepopulated_fields(self, request, obj=None):
-        return {} if obj else {"slug": ("name",)}
 
     @admin.display(description="owners", ordering="owner_count")
     def owners(self, tool):

@@ -34,10 +34,11 @@ def _loyalty_gain_within_price() -> models.CheckConstraint:
     )
 
 
-def _delta_range(field: str, model: str) -> models.CheckConstraint:
+def delta_range(field: str, table: str) -> models.CheckConstraint:
+    """The bound of a catalog effect (a tool's or a reward's delta): from -100 to 100."""
     return models.CheckConstraint(
         condition=Q(**{f"{field}__gte": -100, f"{field}__lte": 100}),
-        name=f"inventory_{model}_{field}_range",
+        name=f"{table}_{field}_range",
     )
 
 
@@ -74,9 +75,9 @@ class ToolDefinition(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=ToolKind.values), name="inventory_tooldefinition_kind_valid"
             ),
-            _delta_range("energy_delta", "tooldefinition"),
-            _delta_range("fatigue_delta", "tooldefinition"),
-            _delta_range("loyalty_delta", "tooldefinition"),
+            delta_range("energy_delta", "inventory_tooldefinition"),
+            delta_range("fatigue_delta", "inventory_tooldefinition"),
+            delta_range("loyalty_delta", "inventory_tooldefinition"),
             _loyalty_gain_within_price(),
         ]
 

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from engagement.admin import action_page_context
 from engagement.errors import NothingToRepair
 from progression import services
 from progression.forms import AdjustStateForm, RestoreStreakForm
@@ -176,6 +177,22 @@ class LatestEventsInline(ReadOnlyInline, admin.TabularInline):
     show_change_link = True
 
 
+def _users_form_page(modeladmin, request, queryset, form, *, action: str, title: str, **context):
+    """The page a user action asks its form on: the selected users, posted back with "apply"."""
+    context = action_page_context(
+        modeladmin,
+        request,
+        title=title,
+        form=form,
+        users=queryset.order_by("email"),
+        action_name=action,
+        action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+        media=modeladmin.media + form.media,
+        **context,
+    )
+    return TemplateResponse(request, "admin/progression/adjust_state.html", context)
+
+
 @admin.action(
     description="Adjust state of selected users (writes an adjustment event)", permissions=["adjust_state"]
 )
@@ -199,18 +216,7 @@ def adjust_state(modeladmin, request, queryset):
                 messages.SUCCESS,
             )
         return None  # back to the user list
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": "Adjust state",
-        "subtitle": None,
-        "opts": modeladmin.model._meta,
-        "form": form,
-        "users": queryset.order_by("email"),
-        "action_name": "adjust_state",
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "media": modeladmin.media + form.media,
-    }
-    return TemplateResponse(request, "admin/progression/adjust_state.html", context)
+    return _users_form_page(modeladmin, request, queryset, form, action="adjust_state", title="Adjust state")
 
 
 @admin.action(
@@ -233,18 +239,14 @@ def restore_streak(modeladmin, request, queryset):
                 messages.SUCCESS,
             )
         return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": "Restore streak",
-        "subtitle": None,
-        "opts": modeladmin.model._meta,
-        "form": form,
-        "users": queryset.order_by("email"),
-        "action_name": "restore_streak",
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "media": modeladmin.media + form.media,
-        "intro": "Each user below gets back the streak lost at their latest reset (streak = the lost "
+    return _users_form_page(
+        modeladmin,
+        request,
+        queryset,
+        form,
+        action="restore_streak",
+        title="Restore streak",
+        intro="Each user below gets back the streak lost at their latest reset (streak = the lost "
         "streak + the current one), with no time limit, as one adjustment event with your note.",
-        "submit_label": "Restore streak",
-    }
-    return TemplateResponse(request, "admin/progression/adjust_state.html", context)
+        submit_label="Restore streak",
+    )

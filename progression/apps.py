@@ -12,4 +12,4 @@ class ProgressionConfig(AppConfig):
 
         # Settings read once and cached: reloaded when a test overrides them.
         setting_changed.connect(services.on_setting_changed, dispatch_uid="progression_rules_reload")
-        setting_changed.connect(changes.on_setting_changed, dispatch_uid="progression_pipeline_reload")
+        changes.after_change_consumers.reload_when_setting_changes()

@@ -11,14 +11,11 @@ outbox, a leaderboard) sees the events an earlier one (reward auto-claims) added
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-from django.utils.module_loading import import_string
-
+from engagement.imports import ImportedList
 from progression import rules
 
 if TYPE_CHECKING:
@@ -75,10 +72,8 @@ class ChangeResult:
 AfterChangeConsumer = Callable[..., AfterChangeOutcome]
 
 
-@functools.cache
-def after_change_consumers() -> tuple[AfterChangeConsumer, ...]:
-    """The consumers named by settings.ENGAGEMENT_AFTER_CHANGE, imported once, in order."""
-    return tuple(import_string(path) for path in settings.ENGAGEMENT_AFTER_CHANGE)
+# The consumers named by settings.ENGAGEMENT_AFTER_CHANGE, in order.
+after_change_consumers: ImportedList[AfterChangeConsumer] = ImportedList("ENGAGEMENT_AFTER_CHANGE")
 
 
 def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:
@@ -87,8 +82,3 @@ def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:
         outcome = consumer(state=state, change=change)
         change = change.with_outcome(outcome, after=state.to_values())
     return change
-
-
-def on_setting_changed(*, setting: str, **kwargs) -> None:
-    if setting == "ENGAGEMENT_AFTER_CHANGE":
-        after_change_consumers.cache_clear()

@@ -13,22 +13,21 @@ MAX_LOYALTY_ADJUSTMENT = 1_000_000
 NOTE_MAX_LENGTH = 255  # StateEvent.reference
 
 
-class RestoreStreakForm(forms.Form):
+class NoteForm(forms.Form):
+    """The note of an operator's change, which the ledger event keeps as its reference."""
+
+    note = forms.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        help_text="Why: kept as the reference of the ledger event (required).",
+    )
+
+
+class RestoreStreakForm(NoteForm):
     """The note of an operator's streak restore (admin action and restore_streak)."""
 
-    note = forms.CharField(
-        max_length=NOTE_MAX_LENGTH,
-        help_text="Why: kept as the reference of the ledger event (required).",
-    )
 
-
-class AdjustStateForm(forms.Form):
+class AdjustStateForm(NoteForm):
     """Exact deltas for progression.services.adjust_state, with the note the ledger keeps."""
-
-    note = forms.CharField(
-        max_length=NOTE_MAX_LENGTH,
-        help_text="Why: kept as the reference of the ledger event (required).",
-    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,7 +8,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from engagement.admin import set_active
+from engagement.admin import CatalogAdminMixin, set_active
 from progression.admin import ReadOnlyAdminMixin, ReadOnlyInline
 from progression.forms import ConstraintErrorsOnFieldsMixin
 from rewards.models import RewardDefinition, UserReward
@@ -31,8 +31,9 @@ class RewardDefinitionForm(ConstraintErrorsOnFieldsMixin, forms.ModelForm):
 
 
 @admin.register(RewardDefinition)
-class RewardDefinitionAdmin(admin.ModelAdmin):
+class RewardDefinitionAdmin(CatalogAdminMixin, admin.ModelAdmin):
     form = RewardDefinitionForm
+    slug_from = "title"
     list_display = (
         "slug",
         "title",
@@ -83,13 +84,6 @@ class RewardDefinitionAdmin(admin.ModelAdmin):
                 claimed_count=Count("user_rewards", filter=Q(user_rewards__claimed_at__isnull=False)),
             )
         )
-
-    def get_readonly_fields(self, request, obj=None):
-        # The slug is the primary key: changing it would create a second reward.
-        return ("created_at", "updated_at", "slug") if obj else ("created_at", "updated_at")
-
-    def get_prepopulated_fields(self, request, obj=None):
-        return {} if obj else {"slug": ("title",)}
 
     @admin.display(description="grants", ordering="grant_tool")
     def grant(self, reward):

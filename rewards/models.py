@@ -4,18 +4,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from inventory.models import delta_range
+
 
 class Condition(models.TextChoices):
     STREAK = "streak", "Streak reaches"
     TOTAL_CHECKINS = "total_checkins", "Total check-ins reach"
     LEVEL = "level", "Level reaches"
-
-
-def _delta_range(field: str) -> models.CheckConstraint:
-    return models.CheckConstraint(
-        condition=Q(**{f"{field}__gte": -100, f"{field}__lte": 100}),
-        name=f"rewards_rewarddefinition_{field}_range",
-    )
 
 
 class RewardDefinition(models.Model):
@@ -50,9 +45,9 @@ class RewardDefinition(models.Model):
                 condition=Q(grant_quantity__gte=1, grant_quantity__lte=100),
                 name="rewards_rewarddefinition_grant_quantity_range",
             ),
-            _delta_range("energy_delta"),
-            _delta_range("fatigue_delta"),
-            _delta_range("loyalty_delta"),
+            delta_range("energy_delta", "rewards_rewarddefinition"),
+            delta_range("fatigue_delta", "rewards_rewarddefinition"),
+            delta_range("loyalty_delta", "rewards_rewarddefinition"),
         ]
 
     def __str__(self) -> str:

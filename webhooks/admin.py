@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from engagement.admin import action_page_context
 from progression.admin import ReadOnlyAdminMixin
 from webhooks import services
 from webhooks.messages import TYPES
@@ -47,13 +48,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 def show_secrets(modeladmin, request, endpoints, *, title: str) -> TemplateResponse:
     """The one page that shows endpoint secrets; they are not shown anywhere else."""
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "subtitle": None,
-        "opts": modeladmin.model._meta,
-        "endpoints": endpoints,
-    }
+    context = action_page_context(modeladmin, request, title=title, endpoints=endpoints)
     return TemplateResponse(request, "admin/webhooks/endpoint_secret.html", context)
 
 

@@ -17,12 +17,18 @@ from engagement.errors import (
     ValidationFailed,
 )
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
+from engagement.serializers import validated_body
 from engagement.throttling import AnonRateThrottle, LoginRateThrottle, RegisterRateThrottle
 
 
-class RegisterView(APIView):
+# An endpoint called without a session (register, log in, refresh): no authentication. No
+# docstring: the schema would take it as the description of every operation of its subclasses.
+class AnonymousView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+
+
+class RegisterView(AnonymousView):
     throttle_classes = [RegisterRateThrottle, AnonRateThrottle]
 
     @extend_schema(
@@ -37,16 +43,12 @@ class RegisterView(APIView):
         auth=[],
     )
     def post(self, request):
-        data = s.RegisterInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.register_user(**data.validated_data)
+        user = services.register_user(**validated_body(s.RegisterInputSerializer, request))
         body = {"user": s.UserOutputSerializer(user).data, **services.issue_tokens(user)}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class TokenView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class TokenView(AnonymousView):
     throttle_classes = [LoginRateThrottle, AnonRateThrottle]
 
     @extend_schema(
@@ -65,14 +67,11 @@ class TokenView(APIView):
         auth=[],
     )
     def post(self, request):
-        data = s.LoginInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(services.log_in(request=request, **data.validated_data))
+        data = validated_body(s.LoginInputSerializer, request)
+        return Response(services.log_in(request=request, **data))
 
 
-class RefreshView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class RefreshView(AnonymousView):
     throttle_classes = [AnonRateThrottle]
 
     @extend_schema(
@@ -87,9 +86,8 @@ class RefreshView(APIView):
         auth=[],
     )
     def post(self, request):
-        data = s.RefreshInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(services.rotate_refresh(refresh=data.validated_data["refresh"]))
+        data = validated_body(s.RefreshInputSerializer, request)
+        return Response(services.rotate_refresh(refresh=data["refresh"]))
 
 
 class LogoutView(APIView):
@@ -113,12 +111,11 @@ class LogoutView(APIView):
         },
     )
     def post(self, request):
-        data = s.LogoutInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        if data.validated_data["all"]:
+        data = validated_body(s.LogoutInputSerializer, request)
+        if data["all"]:
             services.revoke_sessions(user=request.user)
         else:
-            services.logout(user=request.user, refresh=data.validated_data["refresh"])
+            services.logout(user=request.user, refresh=data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -149,7 +146,6 @@ class PasswordChangeView(APIView):
         },
     )
     def post(self, request):
-        data = s.PasswordChangeInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.change_password(user=request.user, **data.validated_data)
+        data = validated_body(s.PasswordChangeInputSerializer, request)
+        services.change_password(user=request.user, **data)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,7 +15,7 @@ from engagement.errors import (
     ToolNotFound,
 )
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
-from engagement.serializers import require_empty_body
+from engagement.serializers import require_empty_body, validated_body
 from inventory import selectors, services
 from inventory.api import serializers as s
 
@@ -57,9 +57,8 @@ class ToolBuyView(APIView):
         },
     )
     def post(self, request, slug):
-        data = s.BuyInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = services.buy_tool(user=request.user, slug=slug, **data.validated_data)
+        quantity = validated_body(s.BuyInputSerializer, request)["quantity"]
+        result = services.buy_tool(user=request.user, slug=slug, quantity=quantity)
         return Response(s.purchase_result_data(result), status=status.HTTP_201_CREATED)
 
 

@@ -155,15 +155,8 @@ class CheckInSerializer(serializers.ModelSerializer):
 class ChangesSerializer(serializers.Serializer):
     """Signed change of every state field made by the request (rewards included)."""
 
-    streak = serializers.IntegerField()
-    longest_streak = serializers.IntegerField()
-    energy = serializers.IntegerField()
-    fatigue = serializers.IntegerField()
-    loyalty = serializers.IntegerField()
-    level = serializers.IntegerField()
-    total_checkins = serializers.IntegerField()
-    inventory_count = serializers.IntegerField()
-    inventory_capacity = serializers.IntegerField()
+    def get_fields(self):
+        return {name: serializers.IntegerField() for name in STATE_FIELDS}
 
 
 class UnlockedRewardSerializer(serializers.Serializer):
@@ -226,4 +219,4 @@ class EventSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(StateValuesSerializer)
     def get_result(self, event) -> dict:
-        return {name: getattr(event, name) for name in [*STATE_FIELDS, "last_checkin_day"]}
+        return {name: getattr(event, name) for name in STATE_OUTPUT_FIELDS}

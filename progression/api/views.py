@@ -19,7 +19,7 @@ from engagement.errors import (
 )
 from engagement.pagination import NewestFirstCursorPagination
 from engagement.schema import CURSOR_LIST, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
-from engagement.serializers import require_empty_body
+from engagement.serializers import require_empty_body, validated_body
 from progression import selectors, services
 from progression.api import serializers as s
 
@@ -46,9 +46,7 @@ class MeView(APIView):
         },
     )
     def patch(self, request):
-        data = ProfileUpdateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
+        values = dict(validated_body(ProfileUpdateInputSerializer, request))
         timezone_name, day_start_hour = values.pop("timezone", None), values.pop("day_start_hour", None)
         visible = values.pop("leaderboard_visible", None)
         if timezone_name is not None or day_start_hour is not None:
@@ -146,9 +144,8 @@ class PauseView(APIView):
         description="Pause the streak for 1..14 local days from today (tomorrow when already checked in).",
     )
     def post(self, request):
-        data = s.PauseInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        pause = services.schedule_pause(user=request.user, days=data.validated_data["days"])
+        days = validated_body(s.PauseInputSerializer, request)["days"]
+        pause = services.schedule_pause(user=request.user, days=days)
         state = selectors.get_state(request.user)
         body = {"pause": s.PauseSerializer(pause).data, "state": s.state_data(state)}
         return Response(body, status=status.HTTP_201_CREATED)

@@ -1,12 +1,10 @@
 """manage.py grant_loyalty: add (or take) a user's loyalty points as a ledgered adjustment."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from accounts.models import User, normalize_email
+from engagement.commands import UsageError, invalid_options, user_by_email
 from progression.forms import MAX_LOYALTY_ADJUSTMENT, AdjustStateForm
 from progression.services import adjust_state
-
-USAGE_ERROR = 2  # as argparse exits on a bad command line
 
 
 class Command(BaseCommand):
@@ -35,19 +33,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, email, amount, note, **options):
         if amount == 0:
-            raise CommandError("--amount: must be a non-zero integer.", returncode=USAGE_ERROR)
+            raise UsageError("--amount: must be a non-zero integer.")
         # The admin's adjustment form holds the bounds, so both entry points accept the same values.
         form = AdjustStateForm(data={"energy": 0, "fatigue": 0, "loyalty": amount, "note": note})
         if not form.is_valid():
-            options_named = {"loyalty": "--amount", "note": "--note"}
-            problems = "; ".join(
-                f"{options_named.get(field, '--amount')}: {' '.join(str(e) for e in errors)}"
-                for field, errors in form.errors.items()
-            )
-            raise CommandError(problems, returncode=USAGE_ERROR)
-        user = User.objects.filter(email=normalize_email(email)).first()
-        if user is None:
-            raise CommandError(f"No user with email {email!r}.", returncode=USAGE_ERROR)
+            raise invalid_options(form.errors, {"note": "--note"}, default="--amount")
+        user = user_by_email(email)
         change = adjust_state(user=user, **form.cleaned_data)
         event = change.events[0]
         self.stdout.write(

@@ -1,13 +1,11 @@
 """manage.py restore_streak: give a user back the streak lost at their latest reset, for free."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from accounts.models import User, normalize_email
+from engagement.commands import UsageError, invalid_options, user_by_email
 from engagement.errors import NothingToRepair
 from progression.forms import RestoreStreakForm
 from progression.services import restore_streak
-
-USAGE_ERROR = 2  # as argparse exits on a bad command line
 
 
 class Command(BaseCommand):
@@ -27,16 +25,12 @@ class Command(BaseCommand):
     def handle(self, *args, email, note, **options):
         form = RestoreStreakForm(data={"note": note})
         if not form.is_valid():
-            raise CommandError(
-                "--note: " + " ".join(str(e) for e in form.errors["note"]), returncode=USAGE_ERROR
-            )
-        user = User.objects.filter(email=normalize_email(email)).first()
-        if user is None:
-            raise CommandError(f"No user with email {email!r}.", returncode=USAGE_ERROR)
+            raise invalid_options(form.errors, {})
+        user = user_by_email(email)
         try:
             change = restore_streak(user=user, note=form.cleaned_data["note"])
         except NothingToRepair as exc:
-            raise CommandError(f"{user.email}: {exc.message}", returncode=USAGE_ERROR) from exc
+            raise UsageError(f"{user.email}: {exc.message}") from exc
         event = change.events[0]
         self.stdout.write(
             f"{user.email} ({user.pk}): streak {change.before.streak} -> {change.after.streak} "

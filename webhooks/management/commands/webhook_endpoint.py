@@ -1,13 +1,12 @@
 """manage.py webhook_endpoint add|list|disable: manage webhook receivers from a shell."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
+from engagement.commands import UsageError, invalid_options
 from webhooks import services
 from webhooks.messages import TYPES
 from webhooks.models import WebhookEndpoint
-
-USAGE_ERROR = 2  # as argparse exits on a bad command line
 
 
 class Command(BaseCommand):
@@ -39,11 +38,7 @@ class Command(BaseCommand):
         try:
             endpoint = services.create_endpoint(url=url, event_types=event_types, description=description)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"--{'events' if f == 'event_types' else f}: {' '.join(e)}"
-                for f, e in exc.message_dict.items()
-            )
-            raise CommandError(problems, returncode=USAGE_ERROR) from exc
+            raise invalid_options(exc.message_dict, {"event_types": "--events"}) from exc
         self.stdout.write(f"id: {endpoint.pk}")
         self.stdout.write(f"secret: {endpoint.secret}")
         self.stdout.write("The secret is shown this once: give it to the receiver now.")
@@ -67,6 +62,6 @@ class Command(BaseCommand):
     def handle_disable(self, *, id, **options):
         endpoint = WebhookEndpoint.objects.filter(pk=id).first()
         if endpoint is None:
-            raise CommandError(f"No webhook endpoint with id {id}.", returncode=USAGE_ERROR)
+            raise UsageError(f"No webhook endpoint with id {id}.")
         services.disable_endpoint(endpoint=endpoint)
         self.stdout.write(f"Endpoint {id} ({endpoint.url}) disabled.")

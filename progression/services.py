@@ -129,11 +129,9 @@ def _freeze_consumer():
     return import_string(settings.ENGAGEMENT_CONSUME_FREEZES)
 
 
-def _end_pause_on(state: UserState, today: date) -> None:
-    """End the user's running pause as of `today` (a check-in ends it). Requires the lock."""
-    pause = state.pause
-    if pause is None or not (pause.start_day <= today <= pause.end_day):
-        return
+def _end_pause(state: UserState, pause: rules.Pause, today: date) -> None:
+    """End the user's pause as of `today`, or drop it if it has not begun (rules.end_pause), on
+    its row and on the state. Requires the lock; the caller saves the state."""
     ended = rules.end_pause(pause, today=today)
     rows = StreakPause.objects.filter(user_id=state.user_id, start_day=pause.start_day)
     if ended is None:
@@ -142,6 +140,13 @@ def _end_pause_on(state: UserState, today: date) -> None:
     else:
         rows.update(end_day=ended.end_day)
         state.pause_end_day = ended.end_day
+
+
+def _end_pause_on(state: UserState, today: date) -> None:
+    """End the user's running pause as of `today` (a check-in ends it). Requires the lock."""
+    pause = state.pause
+    if pause is not None and pause.start_day <= today <= pause.end_day:
+        _end_pause(state, pause, today)
 
 
 def check_in(*, user, today: date | None = None, now: datetime | None = None) -> CheckInResult:
@@ -271,14 +276,7 @@ def end_pause(*, user, now: datetime | None = None) -> None:
         pause = state.pause
         if pause is None or pause.end_day < today:
             raise NoPause()
-        ended = rules.end_pause(pause, today=today)
-        rows = StreakPause.objects.filter(user_id=user.pk, start_day=pause.start_day)
-        if ended is None:
-            rows.delete()
-            state.pause_start_day = state.pause_end_day = None
-        else:
-            rows.update(end_day=ended.end_day)
-            state.pause_end_day = ended.end_day
+        _end_pause(state, pause, today)
         state.save(update_fields=["pause_start_day", "pause_end_day", "updated_at"])
 
 

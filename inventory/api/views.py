@@ -6,20 +6,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engagement.errors import (
-    InsufficientLoyalty,
-    InventoryFull,
-    MaxHeldReached,
-    NotInInventory,
-    NotUsable,
-    ToolNotFound,
-)
+from engagement import errors
 from engagement.schema import THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.serializers import require_empty_body, validated_body
 from inventory import selectors, services
 from inventory.api import serializers as s
 
-TOOL_NOT_FOUND = {404: error_response("Unknown or inactive tool.", ToolNotFound)}
+TOOL_NOT_FOUND = {404: error_response("Unknown or inactive tool.", errors.ToolNotFound)}
 
 
 class ToolListView(APIView):
@@ -37,7 +30,7 @@ class ToolDetailView(APIView):
     def get(self, request, slug):
         tool = selectors.active_tools().filter(slug=slug).first()
         if tool is None:
-            raise ToolNotFound()
+            raise errors.ToolNotFound()
         return Response(s.ToolSerializer(tool).data)
 
 
@@ -51,7 +44,10 @@ class ToolBuyView(APIView):
             **UNAUTHORIZED,
             **TOOL_NOT_FOUND,
             409: error_response(
-                "The purchase cannot be made.", InsufficientLoyalty, InventoryFull, MaxHeldReached
+                "The purchase cannot be made.",
+                errors.InsufficientLoyalty,
+                errors.InventoryFull,
+                errors.MaxHeldReached,
             ),
             **THROTTLED,
         },
@@ -78,8 +74,8 @@ class ToolUseView(APIView):
             **TOOL_NOT_FOUND,
             409: error_response(
                 "You do not hold this tool, or it is not used by hand (a streak freeze).",
-                NotInInventory,
-                NotUsable,
+                errors.NotInInventory,
+                errors.NotUsable,
             ),
             **THROTTLED,
         },

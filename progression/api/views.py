@@ -8,15 +8,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from accounts import services as account_services
 from accounts.api.serializers import ProfileUpdateInputSerializer
-from engagement.errors import (
-    AlreadyCheckedIn,
-    InsufficientLoyalty,
-    NoPause,
-    NothingToRepair,
-    PauseActive,
-    PauseTooSoon,
-    SettingsChangeTooSoon,
-)
+from engagement import errors
 from engagement.pagination import NewestFirstCursorPagination
 from engagement.schema import CURSOR_LIST, THROTTLED, UNAUTHORIZED, VALIDATION, error_response
 from engagement.serializers import require_empty_body, validated_body
@@ -40,7 +32,7 @@ class MeView(APIView):
             409: error_response(
                 "The time zone or day start changed less than a week ago; `retry_at` says when "
                 "it may change again.",
-                SettingsChangeTooSoon,
+                errors.SettingsChangeTooSoon,
             ),
             **THROTTLED,
         },
@@ -114,7 +106,7 @@ class CheckInViewSet(GenericViewSet):
         responses={
             201: s.CheckInResultSerializer,
             **UNAUTHORIZED,
-            409: error_response("Already checked in today (your local day).", AlreadyCheckedIn),
+            409: error_response("Already checked in today (your local day).", errors.AlreadyCheckedIn),
             **THROTTLED,
         },
         description="Check in for today (your local day: time zone and day start). Missed days are "
@@ -136,8 +128,8 @@ class PauseView(APIView):
             **UNAUTHORIZED,
             409: error_response(
                 "A pause is scheduled or running, or the previous one started too recently.",
-                PauseActive,
-                PauseTooSoon,
+                errors.PauseActive,
+                errors.PauseTooSoon,
             ),
             **THROTTLED,
         },
@@ -156,7 +148,7 @@ class PauseView(APIView):
         responses={
             204: None,
             **UNAUTHORIZED,
-            404: error_response("No pause is scheduled or running.", NoPause),
+            404: error_response("No pause is scheduled or running.", errors.NoPause),
             **THROTTLED,
         },
         description="End the pause: it then ends yesterday, or is deleted if it had not started.",
@@ -175,8 +167,8 @@ class StreakRepairView(APIView):
             **UNAUTHORIZED,
             409: error_response(
                 "No streak reset in the repair window (or already repaired), or not enough loyalty.",
-                NothingToRepair,
-                InsufficientLoyalty,
+                errors.NothingToRepair,
+                errors.InsufficientLoyalty,
             ),
             **THROTTLED,
         },

@@ -291,6 +291,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["engagement.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "engagement.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "engagement.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [

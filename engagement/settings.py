@@ -27,6 +27,9 @@ ALLOWED_HOSTS = env.list(
 
 INSTALLED_APPS = [
     "engagement.apps.EngagementAdminConfig",  # django.contrib.admin, with the overview page
+    # Before django.contrib.auth: its changepassword command (which also ends the user's
+    # sessions) replaces Django's.
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -39,7 +42,6 @@ INSTALLED_APPS = [
     "axes",
     "django_q",
     "engagement",
-    "accounts",
     "progression",
     "inventory",
     "rewards",

@@ -2,8 +2,10 @@
 (thread runner, ledger-clean assertion, authenticated clients, token forging, a gunicorn server)."""
 
 import contextlib
+import fcntl
 import itertools
 import os
+from pathlib import Path
 
 import pytest
 
@@ -123,6 +125,26 @@ def gunicorn(transactional_db, tmp_path):
             return servers.enter_context(gunicorn_server(log_path, env=env))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """A STATIC_ROOT that `collectstatic` filled with the production storage (compressed copies
+    included), once per run: the pytest-xdist workers share it."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, above every worker's own
+    root = shared / "collected-static"
+    with (shared / "collected-static.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "collected").exists():
+            with override_settings(STATIC_ROOT=root):
+                call_command("collectstatic", "--noinput", verbosity=0)
+            (root / "collected").touch()
+    return root
 
 
 @pytest.fixture

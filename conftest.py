@@ -12,6 +12,17 @@ import pytest
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def _register_hypothesis_profiles() -> None:
+    from hypothesis import settings
+
+    from engagement.testing import FAST_PROFILE, FAST_PROFILE_EXAMPLES
+
+    settings.register_profile(FAST_PROFILE, max_examples=FAST_PROFILE_EXAMPLES)
+
+
+_register_hypothesis_profiles()
+
+
 def _is_postgres() -> bool:
     from django.db import connection
 

@@ -73,6 +73,24 @@ def assert_ledger_clean() -> None:
     assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
 
 
+# --- property tests ----------------------------------------------------------------------------
+
+# The Hypothesis profile of the fast loop (make test-fast: --hypothesis-profile=fast), registered
+# in the root conftest.py: a quarter of each property test's examples. Every other run keeps
+# Hypothesis's default profile and each test's full count.
+FAST_PROFILE = "fast"
+FAST_PROFILE_EXAMPLES = 25
+_DEFAULT_PROFILE_EXAMPLES = 100
+
+
+def examples(count: int) -> int:
+    """max_examples for a property test that tries `count` examples in a full run, scaled down
+    as the loaded Hypothesis profile is (count itself under the default profile)."""
+    from hypothesis import settings as hypothesis_settings
+
+    return max(1, count * hypothesis_settings.default.max_examples // _DEFAULT_PROFILE_EXAMPLES)
+
+
 # --- answers ---------------------------------------------------------------------------------
 
 

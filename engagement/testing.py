@@ -91,6 +91,43 @@ def examples(count: int) -> int:
     return max(1, count * hypothesis_settings.default.max_examples // _DEFAULT_PROFILE_EXAMPLES)
 
 
+# --- SQL statements ----------------------------------------------------------------------------
+
+TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
+
+
+@contextlib.contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """The SQL of the statements the block runs, transaction control (BEGIN, COMMIT, savepoints)
+    left out; the list is filled when the block ends."""
+    from django.test.utils import CaptureQueriesContext
+
+    statements: list[str] = []
+    with CaptureQueriesContext(connection) as captured:
+        yield statements
+    statements.extend(
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].upper().startswith(TRANSACTION_CONTROL)
+    )
+
+
+def assert_queries_do_not_grow(request: Callable[[], object], grow: Callable[[], object], *, at_most: int):
+    """`request()` answers 200 in at most `at_most` queries; after `grow()` (more rows) it answers
+    200 again in no more queries than the first time. Returns the second answer."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as first:
+        assert request().status_code == 200
+    assert len(first) <= at_most, [query["sql"] for query in first.captured_queries]
+    grow()
+    with CaptureQueriesContext(connection) as second:
+        response = request()
+    assert response.status_code == 200
+    assert len(second) <= len(first), [query["sql"] for query in second.captured_queries]
+    return response
+
+
 # --- answers ---------------------------------------------------------------------------------
 
 

@@ -143,6 +143,16 @@ def assert_error(response, status: int, code: str) -> dict:
     return body["error"]
 
 
+def assert_form_refused(response, field: str, message: str) -> None:
+    """An admin add or change page answered again (200, nothing saved) with exactly `message` on
+    `field`, shown on the page."""
+    from django.utils.html import escape
+
+    assert response.status_code == 200, response.status_code
+    assert response.context["adminform"].form.errors == {field: [message]}
+    assert escape(message) in response.content.decode()
+
+
 def error_code(response) -> str | None:
     """The error code of an answer in the SPEC error shape, None for any other body."""
     body = response.json()

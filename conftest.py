@@ -160,16 +160,24 @@ def collected_static(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def catalog(db):
-    """The seeded tools, rewards and leaderboards, as seed_catalog writes them."""
-    from inventory.services import seed_tools
-    from leaderboards.services import seed_boards
-    from rewards.services import seed_rewards
+    """The seeded tools, rewards and leaderboards: the rows seed_catalog writes into empty tables
+    (inventory/tests/test_catalog.py checks that a seed_catalog run after it changes nothing),
+    inserted in one statement a table."""
+    from inventory.catalog import SEEDED_TOOLS
+    from inventory.models import ToolDefinition
+    from leaderboards.catalog import SEEDED_BOARDS
+    from leaderboards.models import LeaderboardDefinition
+    from leaderboards.selectors import active_boards, forget_active_boards
+    from rewards.catalog import SEEDED_REWARDS
+    from rewards.models import RewardDefinition
 
-    seed_tools()
-    seed_rewards()
-    seed_boards()
+    for model, rows in (
+        (ToolDefinition, SEEDED_TOOLS),
+        (RewardDefinition, SEEDED_REWARDS),
+        (LeaderboardDefinition, SEEDED_BOARDS),
+    ):
+        model.objects.bulk_create([model(**row) for row in rows])
     # Warm this process's copy of the active boards, as a running server's is (one query per
     # 30 s): the query budgets count what every change costs, not that refresh.
-    from leaderboards.selectors import active_boards
-
+    forget_active_boards()
     active_boards()

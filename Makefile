@@ -71,14 +71,18 @@ test: install
 # process otherwise. Its test databases are built from the models (--nomigrations: seconds
 # less per process), and it keeps compiled bytecode (and pytest's rewritten test modules) in
 # __pycache__ even where PYTHONDONTWRITEBYTECODE is set, so a rerun does not compile them
-# again; `make test` runs every test on the migrated schema.
+# again; `make test` runs every test on the migrated schema. Its property tests try a quarter of
+# their examples (the Hypothesis profile "fast"; `make test` tries them all), and each process
+# leaves out the pytest plugins no test here uses (Schemathesis, anyio, Faker's fixture).
 FAST_MARKERS = not postgres and not server and not subprocess and not schemathesis and not browser and not slow
+FAST_PLUGINS_OFF = -p no:schemathesis -p no:anyio -p no:faker
 
 test-fast: install
 	@workers="$$($(BIN)/python -c 'import xdist' 2>/dev/null && echo '-n auto')"; \
 	PYTHONDONTWRITEBYTECODE= DATABASE_URL=sqlite:///test-db.sqlite3 $(BIN)/pytest -q -p no:cacheprovider \
-		-m "$(FAST_MARKERS)" --nomigrations --ignore=browser_tests \
-		--ignore=engagement/tests/test_robustness_schemathesis.py $$workers $(PYTEST_ARGS)
+		-m "$(FAST_MARKERS)" --nomigrations --hypothesis-profile=fast $(FAST_PLUGINS_OFF) \
+		--ignore=browser_tests --ignore=engagement/tests/test_robustness_schemathesis.py \
+		$$workers $(PYTEST_ARGS)
 
 # Benchmark under gunicorn on BENCH_DATABASE_URL, or a throwaway engagement_bench database; see bench/README.md.
 bench: install

@@ -2,12 +2,25 @@
 (thread runner, ledger-clean assertion, authenticated clients, token forging, a gunicorn server)."""
 
 import contextlib
+import fcntl
 import itertools
 import os
+from pathlib import Path
 
 import pytest
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _register_hypothesis_profiles() -> None:
+    from hypothesis import settings
+
+    from engagement.testing import FAST_PROFILE, FAST_PROFILE_EXAMPLES
+
+    settings.register_profile(FAST_PROFILE, max_examples=FAST_PROFILE_EXAMPLES)
+
+
+_register_hypothesis_profiles()
 
 
 def _is_postgres() -> bool:
@@ -125,18 +138,46 @@ def gunicorn(transactional_db, tmp_path):
         yield start
 
 
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """A STATIC_ROOT that `collectstatic` filled with the production storage (compressed copies
+    included), once per run: the pytest-xdist workers share it."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, above every worker's own
+    root = shared / "collected-static"
+    with (shared / "collected-static.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "collected").exists():
+            with override_settings(STATIC_ROOT=root):
+                call_command("collectstatic", "--noinput", verbosity=0)
+            (root / "collected").touch()
+    return root
+
+
 @pytest.fixture
 def catalog(db):
-    """The seeded tools, rewards and leaderboards, as seed_catalog writes them."""
-    from inventory.services import seed_tools
-    from leaderboards.services import seed_boards
-    from rewards.services import seed_rewards
+    """The seeded tools, rewards and leaderboards: the rows seed_catalog writes into empty tables
+    (inventory/tests/test_catalog.py checks that a seed_catalog run after it changes nothing),
+    inserted in one statement a table."""
+    from inventory.catalog import SEEDED_TOOLS
+    from inventory.models import ToolDefinition
+    from leaderboards.catalog import SEEDED_BOARDS
+    from leaderboards.models import LeaderboardDefinition
+    from leaderboards.selectors import active_boards, forget_active_boards
+    from rewards.catalog import SEEDED_REWARDS
+    from rewards.models import RewardDefinition
 
-    seed_tools()
-    seed_rewards()
-    seed_boards()
+    for model, rows in (
+        (ToolDefinition, SEEDED_TOOLS),
+        (RewardDefinition, SEEDED_REWARDS),
+        (LeaderboardDefinition, SEEDED_BOARDS),
+    ):
+        model.objects.bulk_create([model(**row) for row in rows])
     # Warm this process's copy of the active boards, as a running server's is (one query per
     # 30 s): the query budgets count what every change costs, not that refresh.
-    from leaderboards.selectors import active_boards
-
+    forget_active_boards()
     active_boards()

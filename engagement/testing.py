@@ -73,6 +73,61 @@ def assert_ledger_clean() -> None:
     assert report.ok, [(m.user_id, m.problems) for m in report.mismatches]
 
 
+# --- property tests ----------------------------------------------------------------------------
+
+# The Hypothesis profile of the fast loop (make test-fast: --hypothesis-profile=fast), registered
+# in the root conftest.py: a quarter of each property test's examples. Every other run keeps
+# Hypothesis's default profile and each test's full count.
+FAST_PROFILE = "fast"
+FAST_PROFILE_EXAMPLES = 25
+_DEFAULT_PROFILE_EXAMPLES = 100
+
+
+def examples(count: int) -> int:
+    """max_examples for a property test that tries `count` examples in a full run, scaled down
+    as the loaded Hypothesis profile is (count itself under the default profile)."""
+    from hypothesis import settings as hypothesis_settings
+
+    return max(1, count * hypothesis_settings.default.max_examples // _DEFAULT_PROFILE_EXAMPLES)
+
+
+# --- SQL statements ----------------------------------------------------------------------------
+
+TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
+
+
+@contextlib.contextmanager
+def statements_run() -> Iterator[list[str]]:
+    """The SQL of the statements the block runs, transaction control (BEGIN, COMMIT, savepoints)
+    left out; the list is filled when the block ends."""
+    from django.test.utils import CaptureQueriesContext
+
+    statements: list[str] = []
+    with CaptureQueriesContext(connection) as captured:
+        yield statements
+    statements.extend(
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].upper().startswith(TRANSACTION_CONTROL)
+    )
+
+
+def assert_queries_do_not_grow(request: Callable[[], object], grow: Callable[[], object], *, at_most: int):
+    """`request()` answers 200 in at most `at_most` queries; after `grow()` (more rows) it answers
+    200 again in no more queries than the first time. Returns the second answer."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as first:
+        assert request().status_code == 200
+    assert len(first) <= at_most, [query["sql"] for query in first.captured_queries]
+    grow()
+    with CaptureQueriesContext(connection) as second:
+        response = request()
+    assert response.status_code == 200
+    assert len(second) <= len(first), [query["sql"] for query in second.captured_queries]
+    return response
+
+
 # --- answers ---------------------------------------------------------------------------------
 
 
@@ -86,6 +141,16 @@ def assert_error(response, status: int, code: str) -> dict:
     assert isinstance(body["error"]["message"], str)
     assert body["error"]["message"]
     return body["error"]
+
+
+def assert_form_refused(response, field: str, message: str) -> None:
+    """An admin add or change page answered again (200, nothing saved) with exactly `message` on
+    `field`, shown on the page."""
+    from django.utils.html import escape
+
+    assert response.status_code == 200, response.status_code
+    assert response.context["adminform"].form.errors == {field: [message]}
+    assert escape(message) in response.content.decode()
 
 
 def error_code(response) -> str | None:

@@ -91,15 +91,30 @@ def test_overview_when_weeks_of_activity_then_every_table_equals_the_rows_counte
 
 
 def test_overview_when_period_in_the_past_then_only_its_days(staff_client, catalog, today):
+    # Registers on 2030-02-28, checks in on 03-01, 03-02, 03-10 and, after the period, 03-17.
     seed_history(TODAY, players=(Player("a", 20, (19, 18, 10, 3)),))
-    start, end = TODAY - timedelta(days=20), TODAY - timedelta(days=8)
+    start, end = date(2030, 2, 28), date(2030, 3, 12)
 
     response = staff_client.get(URL, {"start": start.isoformat(), "end": end.isoformat()})
 
     assert response.status_code == 200
     tables = page_tables(response.text)
-    assert tables == expected_tables(Period(start=start, end=end, today=TODAY))
-    assert sum(int(row[2]) for row in tables["activity"]) == 3  # the check-in 3 days ago is outside
+    days = [(start + timedelta(days=n)).isoformat() for n in range(13)]
+    checked_in = {"2030-03-01", "2030-03-02", "2030-03-10"}
+    assert tables["activity"] == [(day, *(("1", "1") if day in checked_in else ("0", "0"))) for day in days]
+    assert tables["registrations"] == [(day, "1" if day == "2030-02-28" else "0") for day in days]
+    assert tables["loyalty"] == [(day, "5" if day in checked_in else "0", "0") for day in days]
+    # The week of 02-25: back on day 1 (03-01), not on day 7 (03-07); day 30 is still ahead.
+    assert tables["retention"] == [
+        ("2030-02-25", "1", "100.0%", "0.0%", "\N{EN DASH}"),
+        ("2030-03-04", "0", *["\N{EN DASH}"] * 3),
+        ("2030-03-11", "0", *["\N{EN DASH}"] * 3),
+    ]
+    # Today: the staff member never checked in, and a's streak ended (last check-in 3 days ago).
+    buckets = ("1", "2", "3-6", "7-13", "14-29", "30-99", "100+")
+    assert tables["streaks"] == [("0", "2")] + [(bucket, "0") for bucket in buckets]
+    assert tables["tools"] == [(slug, "0", "0") for slug in ("coffee", "focus", "freeze", "rest")]
+    assert tables["webhooks"] == [(day, "0", "0", "0") for day in days]
 
 
 @pytest.mark.parametrize(
@@ -139,14 +154,9 @@ def test_overview_when_more_data_then_same_number_of_queries(
 
 
 def fake_provider(*, period: Period) -> Chart:
-    return Chart(
-        slug="fake",
-        title="A plugged-in chart",
-        description="From a provider named in settings.",
-        kind=ChartKind.STACKED,
-        columns=("Day", "Pending"),
-        rows=((period.end, 7),),
-    )
+    """A chart provider plugged in through settings: one row, 7 on the period's last day."""
+    title, description = "A plugged-in chart", "From a provider named in settings."
+    return Chart("fake", title, description, ChartKind.STACKED, ("Day", "Pending"), ((period.end, 7),))
 
 
 def test_overview_when_provider_added_in_settings_then_its_chart_and_table_shown(

@@ -13,15 +13,10 @@ from accounts.tests.factories import UserFactory
 from analytics import rules
 from analytics.models import DailyCount
 from analytics.rules import Metric
-from analytics.services import (
-    count_webhook_delivery,
-    ledger_counts,
-    rebuild_rollups,
-    rollup_counts,
-)
+from analytics.services import count_webhook_delivery, ledger_counts, rebuild_rollups, rollup_counts
 from analytics.tests.history import Player, at, seed_history
+from engagement.testing import assert_ledger_clean
 from inventory.services import buy_tool, use_tool
-from inventory.tests.helpers import assert_ledger_clean
 from progression.services import adjust_state, check_in
 
 pytestmark = pytest.mark.django_db

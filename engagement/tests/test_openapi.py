@@ -11,7 +11,6 @@ import yaml
 from django.conf import settings
 from django.contrib.auth.password_validation import MinimumLengthValidator as MinimumLength
 from django.contrib.auth.password_validation import get_default_password_validators
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
@@ -48,9 +47,10 @@ PUBLIC = NO_TOKEN | OPTIONAL_TOKEN
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 
 
-@pytest.fixture
-def schema(api_client) -> dict:
-    response = api_client.get("/api/schema/", {"format": "json"})
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    """The JSON schema as served, fetched once: the tests below only read it."""
+    response = APIClient().get("/api/schema/", {"format": "json"})
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -109,10 +109,9 @@ def _asset_urls(html: str) -> list[str]:
     return re.findall(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*["']([^"']+)["']""", html)
 
 
-def test_docs_after_collectstatic_returns_html_using_only_local_assets(settings, tmp_path):
-    # Production serves static files collected at build time (whitenoise, hashed names).
-    settings.STATIC_ROOT = tmp_path / "static"
-    call_command("collectstatic", "--noinput", verbosity=0)
+def test_docs_after_collectstatic_returns_html_using_only_local_assets(settings, collected_static):
+    # Production serves static files collected at build time (WhiteNoise, compressed copies).
+    settings.STATIC_ROOT = collected_static
 
     response = APIClient().get("/api/docs/")
 

@@ -11,11 +11,10 @@ claim, a use that earns loyalty) adds one UPSERT of its scores (leaderboards.ser
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory, bearer_client
+from engagement.testing import statements_run
 from inventory.services import buy_tool
 from progression.services import adjust_state, check_in
 
@@ -98,14 +97,9 @@ def test_keyed_check_in_when_called_then_authenticates_once_within_budget(player
     rollup included) + 3.
     """
     client = bearer_client(player)
-    with CaptureQueriesContext(connection) as captured:
+    with statements_run() as statements:
         response = client.post("/api/v1/checkins/", HTTP_IDEMPOTENCY_KEY="budget-key-1")
     assert response.status_code == 201, response.content
-    statements = [
-        q["sql"]
-        for q in captured.captured_queries
-        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE"))
-    ]
     # One read of the user (the rollup's UPSERT looks up the registration day inside its INSERT).
     assert sum(sql.startswith("SELECT") and "accounts_user" in sql for sql in statements) == 1, statements
     assert len(statements) == 12, statements

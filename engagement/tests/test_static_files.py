@@ -6,7 +6,6 @@ import warnings
 
 import httpx
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from engagement.testing import running_gunicorn
@@ -14,9 +13,8 @@ from engagement.testing import running_gunicorn
 ADMIN_CSS = "/static/admin/css/base.css"
 
 
-def test_static_after_collectstatic_served_from_staticfiles_gzip_compressed(settings, tmp_path):
-    settings.STATIC_ROOT = tmp_path / "static"
-    call_command("collectstatic", "--noinput", verbosity=0)
+def test_static_after_collectstatic_served_from_staticfiles_gzip_compressed(settings, collected_static):
+    settings.STATIC_ROOT = collected_static
 
     response = Client().get(ADMIN_CSS, HTTP_ACCEPT_ENCODING="gzip")
 

@@ -2,19 +2,11 @@
 
 import pytest
 
+from engagement.testing import assert_error, assert_ledger_clean, error_code
 from inventory.catalog import SEEDED_TOOLS
 from inventory.models import InventoryItem, ToolDefinition
 from inventory.tests.factories import ToolFactory
-from inventory.tests.helpers import (
-    API,
-    assert_ledger_clean,
-    error_code,
-    grant_loyalty,
-    holdings,
-    level_up_to,
-    state_of,
-    stock,
-)
+from inventory.tests.helpers import API, grant_loyalty, holdings, level_up_to, state_of, stock
 from progression.models import EventKind, StateEvent
 from progression.rules import STATE_FIELDS
 from progression.services import adjust_state
@@ -199,8 +191,7 @@ def test_use_when_last_item_then_row_deleted_and_next_use_409(auth_client, user,
     assert not InventoryItem.objects.filter(user=user).exists()
     assert auth_client.get(f"{API}/inventory/").json() == {"items": [], "used": 0, "capacity": 5}
     again = use(auth_client, "coffee")
-    assert again.status_code == 409
-    assert error_code(again) == "not_in_inventory"
+    assert_error(again, 409, "not_in_inventory")
     assert state_of(user).inventory_count == 0
     assert_ledger_clean()
 
@@ -210,8 +201,7 @@ def test_use_when_tool_not_held_then_409_not_in_inventory(auth_client, user, cat
 
     response = use(auth_client, "coffee")
 
-    assert response.status_code == 409
-    assert error_code(response) == "not_in_inventory"
+    assert_error(response, 409, "not_in_inventory")
     assert holdings(user) == {"rest": 1}
     assert_ledger_clean()
 
@@ -238,8 +228,7 @@ def test_buy_when_quantity_does_not_fit_then_409_inventory_full_and_nothing_chan
 
     response = buy(auth_client, "coffee", {"quantity": 5})
 
-    assert response.status_code == 409
-    assert error_code(response) == "inventory_full"
+    assert_error(response, 409, "inventory_full")
     state = state_of(user)
     assert (state.loyalty, state.inventory_count) == (100, 1)
     assert holdings(user) == {"rest": 1}
@@ -267,8 +256,7 @@ def test_buy_when_quantity_invalid_then_400_validation_error(auth_client, user, 
 
     response = buy(auth_client, "coffee", {"quantity": quantity})
 
-    assert response.status_code == 400
-    assert error_code(response) == "validation_error"
+    assert_error(response, 400, "validation_error")
     assert list(response.json()["error"]["fields"]) == ["quantity"]
     assert state_of(user).loyalty == 100
     assert holdings(user) == {}
@@ -281,8 +269,7 @@ def test_buy_when_body_has_unknown_field_then_400_and_nothing_bought(auth_client
 
     response = buy(auth_client, "coffee", {"quantity": 1, "price": 0})
 
-    assert response.status_code == 400
-    assert error_code(response) == "validation_error"
+    assert_error(response, 400, "validation_error")
     assert "price" in response.json()["error"]["fields"]
     assert state_of(user).loyalty == 100
     assert purchases(user) == 0

@@ -27,6 +27,15 @@ def snapshot() -> tuple[list, list]:
     )
 
 
+def test_catalog_fixture_when_seeded_again_then_nothing_changes(catalog):
+    """The shared `catalog` fixture writes exactly the rows seed_catalog writes."""
+    output = seed()
+
+    assert "tools: 0 created, 0 updated, 4 unchanged" in output
+    assert "rewards: 0 created, 0 updated, 3 unchanged" in output
+    assert "leaderboards: 0 created, 0 updated, 3 unchanged" in output
+
+
 def test_seed_catalog_when_empty_then_creates_the_spec_rows(db):
     output = seed()
 

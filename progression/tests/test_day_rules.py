@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engagement.testing import examples
 from progression import rules
 from progression.rules import DayClock, Pause
 
@@ -46,7 +47,7 @@ def test_day_start_when_any_zone_then_first_instant_of_the_local_day(zone, hour,
     assert rules.day_start(day, clock(zone, hour)) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     zone=st.sampled_from(["Europe/Warsaw", "America/New_York", "Pacific/Kiritimati", "Australia/Lord_Howe"]),
     hour=st.integers(0, 23),

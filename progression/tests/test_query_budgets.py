@@ -6,12 +6,11 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory, bearer_client
-from engagement.testing import assert_ledger_clean
+from engagement.testing import assert_ledger_clean, statements_run
 from progression.changes import ChangeResult
 from progression.models import DailyCheckIn, StateEvent
 from progression.services import lock_state
@@ -35,7 +34,6 @@ ME_QUERIES = 2
 LIST_QUERIES = 2
 
 HISTORY_SIZES = [0, 500]
-TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
 
 pytestmark = pytest.mark.django_db
 
@@ -99,12 +97,9 @@ def test_history_lists_when_any_history_length_then_fixed_query_budget(
 def test_check_in_when_any_history_length_then_fixed_statements_auth_included(user_with_history):
     """BEGIN, COMMIT and SAVEPOINT/RELEASE are not counted; authentication is."""
     client = bearer_client(user_with_history)
-    with CaptureQueriesContext(connection) as captured:
+    with statements_run() as statements:
         response = client.post("/api/v1/checkins/")
     assert response.status_code == 201, response.content
-    statements = [
-        q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
-    ]
     assert len(statements) == CHECK_IN_STATEMENTS, statements
     assert any("accounts_user" in sql for sql in statements)  # authentication is counted
     assert_ledger_clean()
@@ -122,14 +117,10 @@ def test_check_in_when_outbox_enabled_then_it_costs_one_statement(user_with_hist
     def statements_of_check_in(day_offset: int) -> list[str]:
         with time_machine.travel(timezone.now() + timedelta(days=day_offset), tick=False):
             client = bearer_client(user_with_history)  # a token minted on that day
-            with CaptureQueriesContext(connection) as captured:
+            with statements_run() as statements:
                 response = client.post("/api/v1/checkins/")
         assert response.status_code == 201, response.content
-        return [
-            q["sql"]
-            for q in captured.captured_queries
-            if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
-        ]
+        return statements
 
     with_outbox = statements_of_check_in(0)
     settings.ENGAGEMENT_AFTER_CHANGE = [p for p in settings.ENGAGEMENT_AFTER_CHANGE if p not in outbox]
@@ -154,12 +145,9 @@ def test_check_in_when_a_freeze_is_consumed_then_four_more_statements(time_machi
     adjust_state(user=user, loyalty=100, note="test budget")
     buy_tool(user=user, slug="freeze")
     client = bearer_client(user)
-    with CaptureQueriesContext(connection) as captured:
+    with statements_run() as statements:
         response = client.post("/api/v1/checkins/")
     assert response.status_code == 201, response.content
-    statements = [
-        q["sql"] for q in captured.captured_queries if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
-    ]
     assert len(statements) == CHECK_IN_WITH_FREEZE_STATEMENTS, statements
     assert StateEvent.objects.filter(user=user, kind="freeze_consumed").count() == 1
     assert response.json()["state"]["freezes_held"] == 0

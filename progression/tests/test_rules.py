@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engagement.testing import examples
 from progression import rules
 from progression.rules import Rules, State
 
@@ -102,7 +103,7 @@ def test_round_half_away_when_given_int_then_returns_it_unchanged():
         allow_infinity=False,
     )
 )
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_round_half_away_when_given_random_decimal_then_nearest_with_halves_away_from_zero(value):
     result = rules.round_half_away(value)
     assert isinstance(result, int)
@@ -114,7 +115,7 @@ def test_round_half_away_when_given_random_decimal_then_nearest_with_halves_away
 
 
 @given(st.integers(min_value=-10_000, max_value=10_000))
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_round_half_away_when_given_exact_half_then_rounds_away_from_zero(n):
     half = Decimal(n) + (Decimal("0.5") if n >= 0 else Decimal("-0.5"))
     assert rules.round_half_away(half) == n + (1 if n >= 0 else -1)
@@ -359,7 +360,7 @@ def _assert_within_bounds(state: State) -> None:
 
 
 @given(steps=st.lists(_step, max_size=60))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_rules_when_random_sequence_of_changes_then_state_stays_within_bounds(steps):
     state = START
     today = DAY_1 - timedelta(days=1)
@@ -389,7 +390,7 @@ _valid_state = st.builds(
 
 
 @given(state=_valid_state, deltas=st.tuples(_delta, _delta, _delta), exact=st.booleans())
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_rules_when_any_valid_state_gets_any_effect_then_state_stays_within_bounds(state, deltas, exact):
     apply = rules.apply_exact if exact else rules.apply_tool
     after = apply(state, energy=deltas[0], fatigue=deltas[1], loyalty=deltas[2], rules=RULES)
@@ -407,7 +408,7 @@ def test_rules_when_any_valid_state_gets_any_effect_then_state_stays_within_boun
     level=st.integers(min_value=1, max_value=500),
     gap=st.integers(min_value=1, max_value=1000),
 )
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_check_in_when_any_valid_state_and_gap_then_bounds_hold_and_gain_matches_formula(
     energy, fatigue, level, gap
 ):

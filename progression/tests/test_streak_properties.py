@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from accounts.tests.factories import UserFactory
 from engagement.audit import verify_ledger
 from engagement.errors import DomainError
+from engagement.testing import examples
 from inventory.services import buy_tool, seed_tools
 from progression import services
 from progression.models import DailyCheckIn, UserState
@@ -55,7 +56,7 @@ def _run(user, action: tuple, now: datetime) -> None:
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -4,16 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from inventory.tests.helpers import (
-    API,
-    assert_ledger_clean,
-    client_for,
-    error_code,
-    holdings,
-    noon,
-    state_of,
-    stock,
-)
+from engagement.testing import assert_ledger_clean, client_for, error_code
+from inventory.tests.helpers import API, holdings, noon, state_of, stock
 from progression.models import EventKind, StateEvent
 from progression.rules import STATE_FIELDS
 from rewards.models import RewardDefinition, UserReward

@@ -135,7 +135,7 @@ def test_deliver_when_attempt_already_made_or_delivered_then_nothing_is_sent_aga
 
 
 def test_deliver_when_receiver_is_too_slow_then_timeout_recorded(settings):
-    settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.1
     release = threading.Event()
     with WebhookReceiver(respond=lambda webhook_id, attempt: release.wait(5) and 200) as receiver:
         create_endpoint(url=receiver.url)

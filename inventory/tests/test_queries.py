@@ -17,13 +17,14 @@ from progression.models import StateEvent
 pytestmark = pytest.mark.django_db
 
 # Measured (the same with 500 prior events and several kinds held):
-# buy 12 = auth user, tool, savepoint, state lock, item update + read (or insert), state, event,
-#          reward unlock check, outbox INSERT, daily rollup UPSERT, savepoint release;
-# use 12 = auth user, savepoint, state lock, item, item update (or delete), state, event,
-#          reward unlock check, leaderboard scores UPSERT (a tool that earns loyalty), outbox
-#          INSERT, daily rollup UPSERT, savepoint release.
+# buy 11 = auth user, tool, savepoint, state lock, item upsert (one statement, whether the user
+#          held the tool or not), state, event, reward unlock check, outbox INSERT, daily rollup
+#          UPSERT, savepoint release;
+# use 11 = auth user, savepoint, state lock, the tool with the quantity held (one SELECT), item
+#          update (or delete), state, event, reward unlock check, outbox INSERT, daily rollup
+#          UPSERT, savepoint release; a tool that earns loyalty adds the leaderboard UPSERT (12).
 # (The savepoints stand in for BEGIN/COMMIT inside the test transaction.)
-BUY_BUDGET = 12
+BUY_BUDGET = 11
 USE_BUDGET = 12
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -50,10 +51,19 @@ def add_items(*, state: UserState, tool_id: str, quantity: int, is_freeze: bool 
     return _add_quantity(state.user_id, tool_id, quantity)
 
 
+class _Statements(NamedTuple):
+    """The pre-built statements on a user's row of a tool."""
+
+    add: str  # upsert the quantity, RETURNING the quantity held
+    take: str  # one fewer
+    held: str  # the quantity held
+    drop: str  # delete the row
+    tool_and_held: str  # the tool's columns and the quantity held (NULL: none)
+
+
 @functools.cache
-def _quantity_sql(vendor: str) -> tuple[str, str, str, str, str]:
-    """The pre-built statements on a user's row of a tool: add (upsert), take one, held, drop,
-    and the tool with the quantity held."""
+def _statements(vendor: str) -> _Statements:
+    """The statements, built once per database vendor from the models' metadata."""
     quote = connection.ops.quote_name
 
     def column(model, name: str) -> str:
@@ -77,7 +87,7 @@ def _quantity_sql(vendor: str) -> tuple[str, str, str, str, str]:
         f"SELECT {select_columns(ToolDefinition, 't')}, i.{quantity} FROM {tools} t "  # noqa: S608
         f"LEFT JOIN {table} i ON i.{tool} = t.{slug} AND i.{user} = %s WHERE t.{slug} = %s"
     )
-    return add, take, held, drop, tool_and_held
+    return _Statements(add, take, held, drop, tool_and_held)
 
 
 def _add_quantity(user_id, tool_id: str, quantity: int) -> int:
@@ -93,26 +103,28 @@ def _add_quantity(user_id, tool_id: str, quantity: int) -> int:
         db_value(InventoryItem, "updated_at", timezone.now()),
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_quantity_sql(connection.vendor)[0], params)
+        cursor.execute(_statements(connection.vendor).add, params)
         return cursor.fetchone()[0]
 
 
 def _take_one(user_id, tool_id: str, *, held: int) -> None:
     """Take one item off the user's row of a tool (`held` of them): the row goes with the last.
     Requires the lock."""
-    sql = _quantity_sql(connection.vendor)
+    sql = _statements(connection.vendor)
     user = db_value(InventoryItem, "user", user_id)
     with connection.cursor() as cursor:
         if held > 1:
-            cursor.execute(sql[1], [db_value(InventoryItem, "updated_at", timezone.now()), user, tool_id])
+            cursor.execute(sql.take, [db_value(InventoryItem, "updated_at", timezone.now()), user, tool_id])
         else:
-            cursor.execute(sql[3], [user, tool_id])
+            cursor.execute(sql.drop, [user, tool_id])
 
 
 def _tool_and_held(user_id, slug: str) -> tuple[ToolDefinition | None, int]:
     """The tool (None if unknown) and how many of it the user holds: one pre-built SELECT."""
     with connection.cursor() as cursor:
-        cursor.execute(_quantity_sql(connection.vendor)[4], [db_value(InventoryItem, "user", user_id), slug])
+        cursor.execute(
+            _statements(connection.vendor).tool_and_held, [db_value(InventoryItem, "user", user_id), slug]
+        )
         row = cursor.fetchone()
     if row is None:
         return None, 0
@@ -123,7 +135,7 @@ def _held(user_id, tool_id: str) -> int:
     """How many of a tool the user holds (a pre-built SELECT). Requires the lock."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _quantity_sql(connection.vendor)[2], [db_value(InventoryItem, "user", user_id), tool_id]
+            _statements(connection.vendor).held, [db_value(InventoryItem, "user", user_id), tool_id]
         )
         row = cursor.fetchone()
     return 0 if row is None else row[0]

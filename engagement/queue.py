@@ -59,8 +59,9 @@ def enqueue(func: str, *, not_before: datetime | None = None, **kwargs) -> str:
     The job is django-q2's own package (what its async_task builds: id, name, func, args,
     kwargs, started and the cluster's defaults, signed by its SignedPackage), written with one
     pre-built INSERT (engagement.db.insert_row) instead of async_task's broker lookup and ORM
-    create: the outbox job is written on every change, and that cost about 0.15 ms of CPU per
-    check-in. django-q2's synchronous mode (Q_CLUSTER["sync"]) still goes through async_task.
+    create: the outbox job is written on every change (2,000 enqueues in one transaction: 285
+    -> 250 µs of CPU each). django-q2's synchronous mode (Q_CLUSTER["sync"]) still goes
+    through async_task, which runs the job at once (not_before does not apply there).
     """
     if Conf.SYNC:
         return async_task(func, **kwargs)

@@ -107,7 +107,8 @@ def set_password(*, user: User, password: str | None) -> None:
     """Store a new password (None: password login disabled) and revoke every session.
 
     The admin's password form calls this too, so an operator's reset ends the sessions of
-    whoever held the old password. (manage.py changepassword, Django's own, does not.)
+    whoever held the old password; `manage.py changepassword` (Django's prompts, then the save
+    and revoke_sessions in one transaction) does the same.
     """
     with transaction.atomic():
         if password is None:

@@ -1,8 +1,10 @@
 """The tool catalog, buying, using and the inventory through the HTTP API."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from engagement.testing import assert_error, assert_ledger_clean, error_code
+from engagement.testing import assert_error, assert_ledger_clean, client_for, error_code
 from inventory.catalog import SEEDED_TOOLS
 from inventory.models import InventoryItem, ToolDefinition
 from inventory.tests.factories import ToolFactory
@@ -121,6 +123,28 @@ def test_use_when_no_token_then_401_and_nothing_used(api_client, user, catalog):
 
 
 # --- buy and use round trip ----------------------------------------------------------------------
+
+
+def test_buy_then_use_then_the_item_row_records_each_change_time(user, catalog, time_machine):
+    grant_loyalty(user, 30)
+    bought_at = datetime(2031, 1, 6, 9, tzinfo=UTC)
+    time_machine.move_to(bought_at, tick=False)
+    client = client_for(user)  # a token issued at the moved time
+    assert buy(client, "coffee").status_code == 201
+    assert buy(client, "coffee").status_code == 201
+    row = InventoryItem.objects.get(user=user, tool_id="coffee")
+    assert (row.quantity, row.updated_at) == (2, bought_at)
+
+    used_at = bought_at + timedelta(hours=2)
+    time_machine.move_to(used_at, tick=False)
+    client = client_for(user)
+    assert use(client, "coffee").status_code == 200
+
+    row.refresh_from_db()
+    assert (row.quantity, row.updated_at) == (1, used_at)
+    assert use(client, "coffee").status_code == 200
+    assert not InventoryItem.objects.filter(user=user, tool_id="coffee").exists()
+    assert_ledger_clean()
 
 
 def test_buy_then_use_when_loyalty_suffices_then_exact_numbers_and_ledger(auth_client, user, catalog):

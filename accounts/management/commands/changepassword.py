@@ -12,6 +12,7 @@ import getpass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.management.commands import changepassword
+from django.db import transaction
 
 from accounts.services import revoke_sessions
 
@@ -20,8 +21,12 @@ class Command(changepassword.Command):
     help = "Change a user's password, then end every session of the user (their tokens stop working)."
 
     def handle(self, *args, **options):
-        message = super().handle(*args, **options)  # raises CommandError if nothing was changed
-        username = options["username"] or getpass.getuser()
-        user = get_user_model()._default_manager.db_manager(options["database"]).get_by_natural_key(username)
-        revoked = revoke_sessions(user=user)
+        # Django's command finds the user, asks twice, validates and saves; the new password and
+        # the revocation commit together, as accounts.services.set_password commits them.
+        with transaction.atomic(using=options["database"]):
+            message = super().handle(*args, **options)  # CommandError: nothing was changed
+            username = options["username"] or getpass.getuser()
+            manager = get_user_model()._default_manager.db_manager(options["database"])
+            user = manager.get_by_natural_key(username)
+            revoked = revoke_sessions(user=user)
         return f"{message}\nEvery session of {user} ended ({revoked} refresh token(s) revoked)."

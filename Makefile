@@ -11,10 +11,13 @@ LOCK_ARGS ?=
 .PHONY: install lock run worker test test-fast lint format bench bench-scale bench-webhooks bench-leaderboards clean
 
 # The venv installs the dev lock (the runtime lock plus the tools), every file checked against
-# its hash; it is redone whenever a lock changes.
+# its hash; it is redone whenever a lock changes. Then the Argon2 library is rebuilt from its
+# locked source for this CPU when it has AVX2 (a third less CPU per login; the portable wheel
+# stays if that fails, or with ARGON2_BUILD=wheel): scripts/tune_argon2.py.
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	$(BIN)/python scripts/tune_argon2.py requirements.txt
 	touch $@
 
 install: $(BIN)/.installed

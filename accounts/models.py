@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.emails import canonical_email, lookalike_key
+from engagement.db import fetch_by
 
 
 def normalize_email(email: str) -> str:
@@ -22,8 +23,15 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, email):
-        # Emails are stored lower-cased, so the plain unique index serves the lookup.
-        return self.get(email=normalize_email(email))
+        """The user with this email (any letter case), or DoesNotExist: every login's lookup.
+
+        Emails are stored lower-cased, so the plain unique index serves it; a pre-built
+        statement (engagement.db.fetch_by) rather than a compiled query, as authentication does.
+        """
+        user = fetch_by(self.model, "email", normalize_email(email), using=self.db)
+        if user is None:
+            raise self.model.DoesNotExist(f"{self.model._meta.object_name} matching query does not exist.")
+        return user
 
     def create_user(self, email, password=None, **extra_fields):
         if not email:

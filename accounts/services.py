@@ -28,7 +28,7 @@ from engagement.errors import (
     WeakPassword,
 )
 from engagement.throttling import AccountLoginThrottle
-from progression.services import ensure_state
+from progression.services import create_state
 
 
 def _require_valid_password(password: str, *, user: User, field: str) -> None:
@@ -53,7 +53,7 @@ def register_user(*, email: str, password: str, display_name: str = "") -> User:
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password, display_name=display_name)
-            ensure_state(user)
+            create_state(user)
     except IntegrityError as exc:
         # Two registrations raced past the exists() check; the unique index decided.
         raise EmailTaken() from exc

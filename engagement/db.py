@@ -165,10 +165,13 @@ def update_row(
 def _insert_sql(model: type[models.Model], using: str) -> tuple[str, tuple[models.Field, ...], bool]:
     connection = connections[using]
     quote = connection.ops.quote_name
-    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+    # An auto primary key (AutoField: db_returning) is the database's to choose; any other
+    # (a UUID default, a one-to-one key) is written like the other columns.
+    generated = model._meta.pk.db_returning
+    fields = tuple(f for f in model._meta.concrete_fields if not (f.primary_key and generated))
     columns = ", ".join(quote(_column(f)) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    returning = connection.features.can_return_columns_from_insert
+    returning = generated and connection.features.can_return_columns_from_insert
     sql = f"INSERT INTO {quote(_table(model))} ({columns}) VALUES ({placeholders})"
     if returning:
         sql += f" RETURNING {quote(_column(model._meta.pk))}"
@@ -176,7 +179,7 @@ def _insert_sql(model: type[models.Model], using: str) -> tuple[str, tuple[model
 
 
 def insert_row(instance: M, *, using: str = DEFAULT_DB_ALIAS) -> M:
-    """INSERT `instance` (auto primary key) and set its pk, like save() on a new instance.
+    """INSERT `instance` and set its pk when the database chooses it, like save() on a new instance.
 
     Each field's pre_save runs first (auto_now_add and auto_now fields get the current time);
     no signals are sent, as with bulk_create().
@@ -188,10 +191,9 @@ def insert_row(instance: M, *, using: str = DEFAULT_DB_ALIAS) -> M:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         if returning:
-            pk = cursor.fetchone()[0]
-        else:
-            pk = connection.ops.last_insert_id(cursor, _table(model), _column(model._meta.pk))
-    instance.pk = pk
+            instance.pk = cursor.fetchone()[0]
+        elif model._meta.pk.db_returning:
+            instance.pk = connection.ops.last_insert_id(cursor, _table(model), _column(model._meta.pk))
     instance._state.adding = False
     instance._state.db = using
     return instance

@@ -76,6 +76,15 @@ def ensure_state(user) -> tuple[UserState, bool]:
     return UserState.objects.get_or_create(user=user)
 
 
+def create_state(user) -> UserState:
+    """A new user's state row with the starting values: one INSERT, in the user's own transaction.
+
+    For registration, where no row can exist yet (the user is not committed): get_or_create's
+    SELECT and savepoint would be three round trips for nothing.
+    """
+    return insert_row(UserState(user=user))
+
+
 def lock_state(user) -> UserState:
     """Take the row lock on the user's state (creating it first if missing).
 

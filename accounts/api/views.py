@@ -44,7 +44,7 @@ class RegisterView(AnonymousView):
     )
     def post(self, request):
         user = services.register_user(**validated_body(s.RegisterInputSerializer, request))
-        body = {"user": s.UserOutputSerializer(user).data, **services.issue_tokens(user)}
+        body = {"user": s.user_data(user), **services.issue_tokens(user)}
         return Response(body, status=status.HTTP_201_CREATED)
 
 

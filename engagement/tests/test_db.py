@@ -60,6 +60,21 @@ def test_insert_row_when_new_event_then_same_row_as_orm_create_with_auto_now_add
     assert by_helper._state.adding is False
 
 
+def test_insert_row_when_primary_key_is_not_generated_then_written_and_same_row_as_orm():
+    # UserState's key is its one-to-one user: written with the row, nothing read back.
+    first, second = UserFactory(), UserFactory()
+    UserState.objects.filter(user__in=[first, second]).delete()
+    with time_machine.travel(NOW, tick=False):
+        by_helper = insert_row(UserState(user=first))
+        UserState.objects.create(user=second)
+    assert by_helper.pk == first.pk
+    assert by_helper._state.adding is False
+    helper_row, orm_row = _row(UserState, first.pk), _row(UserState, second.pk)
+    assert helper_row.pop("user_id") == first.pk
+    assert orm_row.pop("user_id") == second.pk
+    assert helper_row == orm_row
+
+
 def test_update_row_when_fields_named_then_same_as_orm_save_update_fields_with_auto_now():
     first, second = UserFactory(), UserFactory()
     rows = {}

@@ -11,7 +11,9 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts.tokens import token_version
-from engagement.db import fetch_by
+from engagement.db import fetch_by, fetch_with
+from progression.models import UserState
+from progression.selectors import remember_state
 
 # Tokens whose signature and claims were checked, per process: a client sends the same access
 # token on every request until it expires, and checking it (base64, HMAC, JSON) cost about a
@@ -34,6 +36,9 @@ def _verified_token(raw_token: bytes, signing_key: str, algorithm: str) -> Token
 
 class JWTAuthentication(authentication.JWTAuthentication):
     """simplejwt's authentication: one user lookup by primary key per request, pre-built SQL.
+
+    The same statement reads the user's progression state (a LEFT JOIN on its one-to-one key),
+    which GET me/ renders without a second round trip (progression.selectors.state_at_authentication).
 
     A token's signature is checked once per process (see _verified_token); its expiry, the
     user (active, same token version) are checked on every request.
@@ -64,16 +69,20 @@ class JWTAuthentication(authentication.JWTAuthentication):
         except KeyError as exc:
             raise InvalidToken(str(_("Token contained no recognizable user identification"))) from exc
         try:
-            user = fetch_by(self.user_model, api_settings.USER_ID_FIELD, user_id)
+            found = fetch_with(
+                self.user_model, api_settings.USER_ID_FIELD, user_id, joined=UserState, joined_field="user"
+            )
         except (ValidationError, ValueError, TypeError) as exc:
             raise AuthenticationFailed(str(_("User not found")), code="user_not_found") from exc
-        if user is None:
+        if found is None:
             raise AuthenticationFailed(str(_("User not found")), code="user_not_found")
+        user, state = found
         if not user.is_active:
             raise AuthenticationFailed(str(_("User is inactive")), code="user_inactive")
         if token_version(validated_token) != user.token_version:
             # Issued before the user's sessions were revoked (password change, logout everywhere).
             raise InvalidToken(str(_("Token has been revoked")))
+        remember_state(user, state)
         return user
 
 

@@ -11,7 +11,7 @@ from django.forms.models import model_to_dict
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from engagement.db import fetch_by, insert_row, update_row
+from engagement.db import fetch_by, fetch_with, insert_row, update_row
 from progression.models import EventKind, StateEvent, UserState
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +73,34 @@ def test_insert_row_when_primary_key_is_not_generated_then_written_and_same_row_
     assert helper_row.pop("user_id") == first.pk
     assert orm_row.pop("user_id") == second.pk
     assert helper_row == orm_row
+
+
+def test_fetch_with_when_both_rows_exist_then_each_as_fetch_by_reads_it(django_assert_num_queries):
+    user = UserFactory()
+    UserState.objects.filter(user=user).update(energy=37, last_checkin_day=date(2031, 5, 5))
+
+    with django_assert_num_queries(1):
+        found = fetch_with(User, "id", user.pk, joined=UserState, joined_field="user")
+
+    assert found is not None
+    joined_user, state = found
+    alone_user, alone_state = fetch_by(User, "id", user.pk), fetch_by(UserState, "user", user.pk)
+    assert model_to_dict(joined_user) == model_to_dict(alone_user)
+    assert state is not None and alone_state is not None
+    assert model_to_dict(state) == model_to_dict(alone_state)
+    assert (state.energy, state.last_checkin_day) == (37, date(2031, 5, 5))
+    assert joined_user._state.adding is False and state._state.adding is False
+
+
+def test_fetch_with_when_the_joined_row_is_missing_then_none_for_it_and_none_without_the_row():
+    user = UserFactory()
+    UserState.objects.filter(user=user).delete()
+
+    found = fetch_with(User, "id", user.pk, joined=UserState, joined_field="user")
+
+    assert found is not None and found[0].pk == user.pk and found[1] is None
+    missing = fetch_with(User, "id", UserFactory.build().pk, joined=UserState, joined_field="user")
+    assert missing is None
 
 
 def test_update_row_when_fields_named_then_same_as_orm_save_update_fields_with_auto_now():

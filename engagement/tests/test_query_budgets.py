@@ -24,7 +24,7 @@ CASES = [
     # (name, method, path, body, authenticated, expected status, budget)
     ("tools list", "get", "/api/v1/tools/", None, False, 200, 1),
     ("tool detail", "get", "/api/v1/tools/coffee/", None, False, 200, 1),
-    ("me", "get", "/api/v1/me/", None, True, 200, 2),
+    ("me", "get", "/api/v1/me/", None, True, 200, 1),  # the state comes with the user (authentication)
     ("me patch", "patch", "/api/v1/me/", {"display_name": "Ada"}, True, 200, 3),
     ("bootstrap", "post", "/api/v1/me/bootstrap/", None, True, 200, 2),
     ("events", "get", "/api/v1/me/events/", None, True, 200, 2),

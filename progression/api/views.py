@@ -19,7 +19,7 @@ from progression.api import serializers as s
 class MeView(APIView):
     @extend_schema(tags=["me"], responses={200: s.MeSerializer, **UNAUTHORIZED, **THROTTLED})
     def get(self, request):
-        state = selectors.get_state(request.user)
+        state = selectors.state_at_authentication(request.user)
         return Response(s.me_data(request.user, state))
 
     @extend_schema(

@@ -8,6 +8,7 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory, bearer_client
 from engagement.testing import assert_ledger_clean
 from progression.models import StateEvent, UserState
+from progression.selectors import remember_state, state_at_authentication
 from progression.services import ensure_state
 
 BOOTSTRAP = "/api/v1/me/bootstrap/"
@@ -104,3 +105,31 @@ def test_me_when_authenticated_then_user_and_state(auth_client, user):
     assert set(body) == {"user", "state"}
     assert body["user"]["email"] == user.email
     assert body["state"].items() >= START.items()
+
+
+def test_me_when_state_changes_between_requests_then_each_answer_has_the_stored_values(auth_client, user):
+    # GET me/ renders the state read with the user at authentication: the row as of that request.
+    assert auth_client.get(ME).json()["state"]["energy"] == START["energy"]
+    UserState.objects.filter(user=user).update(energy=11, loyalty=29)
+
+    state = auth_client.get(ME).json()["state"]
+
+    assert (state["energy"], state["loyalty"]) == (11, 29)
+
+
+def test_me_when_user_has_no_state_then_state_null():
+    user = UserFactory()
+    UserState.objects.filter(user=user).delete()
+
+    response = bearer_client(user).get(ME)
+
+    assert response.status_code == 200
+    assert response.json()["state"] is None
+
+
+def test_state_at_authentication_when_taken_then_later_reads_go_to_the_database(user):
+    remember_state(user, UserState.objects.get(user=user))
+    UserState.objects.filter(user=user).update(energy=3)
+
+    assert state_at_authentication(user).energy == START["energy"]  # the remembered row, once
+    assert state_at_authentication(user).energy == 3  # then the stored one

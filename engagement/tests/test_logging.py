@@ -285,7 +285,7 @@ def test_access_line_when_errors_at_warning_level_then_every_4xx_and_5xx_still_l
 
     ok = [bearer_client(user).get("/api/v1/me/") for _ in range(3)]
     refused = [api_client.get("/api/v1/me/") for _ in range(3)]
-    monkeypatch.setattr(views.selectors, "get_state", broken)
+    monkeypatch.setattr(views.selectors, "state_at_authentication", broken)
     failed = [bearer_client(user).get("/api/v1/me/") for _ in range(3)]
 
     assert [r.status_code for r in ok + refused + failed] == [200] * 3 + [401] * 3 + [500] * 3

@@ -96,3 +96,23 @@ def test_settings_when_direct_then_statement_timeout_sent_at_startup():
 
     assert db["OPTIONS"]["options"] == "-c statement_timeout=1234"
     assert not db.get("DISABLE_SERVER_SIDE_CURSORS")
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [({}, True), ({"DATABASE_PGBOUNCER": "true"}, True), ({"DATABASE_SERVER_SIDE_BINDING": "false"}, False)],
+)
+def test_settings_when_postgresql_then_server_side_binding_unless_turned_off(variables, expected):
+    assert _database_settings(**variables)["OPTIONS"]["server_side_binding"] is expected
+
+
+@pytest.mark.django_db
+def test_connection_when_server_side_binding_then_parameters_sent_apart_from_the_sql():
+    # psycopg's server-side binding cursor: the statement text keeps its placeholders ($1), and
+    # the values travel as parameters, so a value that looks like SQL stays a value.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text, %s::int + 1", ["'; SELECT 1; --", 41])
+        assert cursor.fetchone() == ("'; SELECT 1; --", 42)
+        raw = cursor.cursor
+        assert not isinstance(raw, psycopg.ClientCursor)
+        assert b"$1" in raw._query.query

@@ -20,8 +20,11 @@
    only, and drop_ceiling_users() deletes all of them afterwards, so the ledger of every
    other user is untouched and verify_ledger stays clean.
 3. run_pgbench() runs a script (or the weighted mix of the mixed phase) with
-   `pgbench -n -M simple -c <concurrency> -j 2 -T <seconds>`; simple protocol, because
-   Django's psycopg cursors bind parameters client-side and send plain query text too.
+   `pgbench -n -M simple -c <concurrency> -j 2 -T <seconds>`: plain query text with the
+   values inlined, as recorded. The app itself sends its parameters apart (psycopg's
+   server-side binding, DATABASE_SERVER_SIDE_BINDING), one parse, bind and execute per
+   statement; the scripts stay in the simple protocol because their pgbench variables sit
+   where the extended protocol would need typed parameters (inside literals, in `date + :day`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ unless told otherwise (its ARGON2_CFLAGS build argument, README "Deployment").
 Anything that goes wrong (no compiler, no CMake and no network to fetch one, a build error, a
 self-test that fails) leaves the wheel in place with a warning: the tuned build is a speed-up,
 never a condition of installing. ARGON2_BUILD=wheel keeps the wheel without trying;
-ARGON2_CFLAGS overrides the compiler flags (then the CPU is not checked).
+ARGON2_CFLAGS overrides the compiler flags (then the CPU is not checked). A tuned build
+leaves its flags in <venv>/.argon2-tuned, to tell which build a venv holds.
 
     python scripts/tune_argon2.py [requirements.txt]
 """

@@ -32,7 +32,11 @@ import os
 import shutil
 import tempfile
 
-from engagement.serving import install_gunicorn_json_error_pages, remember_gunicorn_request
+from engagement.serving import (
+    gunicorn_logger_class,
+    install_gunicorn_json_error_pages,
+    remember_gunicorn_request,
+)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -88,11 +92,12 @@ install_gunicorn_json_error_pages()
 # Gunicorn's own line formats, written to stdout instead of its default stderr for the error log.
 # gunicorn.error has no level here: gunicorn sets it from loglevel (or --log-level). Any
 # logconfig_dict turns gunicorn's access path on, so an access log that is off is a logger that
-# drops every line; gunicorn still gathers each line's fields first (about 40 us of CPU per
-# request measured, around 1% of a request's).
+# drops every line (at WARNING); logger_class skips gathering each line's fields for it (4% of a
+# `GET me/`'s CPU, engagement.serving.gunicorn_logger_class).
 # The root logger gets no handler (gunicorn's default config would give the master one); the
 # app configures its own in each worker (settings.LOGGING), and gunicorn's loggers do not
 # propagate to it.
+logger_class = gunicorn_logger_class()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,6 +1,7 @@
 """What the image runs besides Django: gunicorn.conf.py's logging and docker/healthcheck.py."""
 
 import importlib.util
+import logging
 import os
 import re
 import socket
@@ -138,3 +139,36 @@ def test_gunicorn_conf_logs_to_stdout_and_healthcheck_passes(tmp_path, access_lo
     assert bool(ACCESS_LOG_LINE.search(out)) is access_log, out
     assert not ERROR_LOG_LINE.search(err), err
     assert "HTTP/1.1" not in err, err
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+def test_gunicorn_logger_gathers_an_access_lines_fields_only_when_the_access_log_is_on(
+    monkeypatch, tmp_path, access_log
+):
+    """With the access log off, access() returns before reading the response or the request."""
+    import runpy
+
+    from gunicorn.config import Config
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the config makes none then
+    monkeypatch.setenv("GUNICORN_ACCESS_LOG", "1" if access_log else "0")
+    conf = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    config = Config()
+    for name in ("logconfig_dict", "logger_class", "access_log_format"):
+        config.set(name, conf[name])
+    # gunicorn's logger applies logconfig_dict to this process's logging: put it back after.
+    loggers = [logging.getLogger(name) for name in ("", "gunicorn.error", "gunicorn.access")]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    try:
+        logger = config.logger_class(config)
+        enabled = logger.access_log_enabled
+        if access_log:
+            with pytest.raises(AttributeError):
+                logger.access(None, None, None, None)  # it reads the (here missing) response's fields
+        else:
+            assert logger.access(None, None, None, None) is None
+    finally:
+        for lg, handlers, level, propagate, disabled in saved:
+            lg.handlers[:], lg.level, lg.propagate, lg.disabled = handlers, level, propagate, disabled
+
+    assert enabled is access_log

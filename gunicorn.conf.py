@@ -165,6 +165,20 @@ def on_starting(server):
             os.remove(os.path.join(path, name))
 
 
+def post_worker_init(worker):
+    """Hide what the worker has loaded (Django, the app, their modules) from the garbage collector.
+
+    Python's full collection walks every tracked object; in a worker that is the whole of
+    Django and the app, about 40-50 ms of CPU with the GIL held, so each one stalls every
+    thread of the worker at once, about once per 1,500 check-ins (measured in-process). Frozen
+    objects are never walked again: later full collections see only what requests created.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

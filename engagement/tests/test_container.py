@@ -172,3 +172,22 @@ def test_gunicorn_logger_gathers_an_access_lines_fields_only_when_the_access_log
             lg.handlers[:], lg.level, lg.propagate, lg.disabled = handlers, level, propagate, disabled
 
     assert enabled is access_log
+
+
+def test_gunicorn_post_worker_init_freezes_what_the_worker_loaded(monkeypatch, tmp_path):
+    """After the hook, the objects alive at worker start are out of the collector's reach."""
+    import gc
+    import runpy
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    conf = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    assert gc.get_freeze_count() == 0
+    try:
+        conf["post_worker_init"](None)
+        frozen = gc.get_freeze_count()
+        tracked = len(gc.get_objects())
+    finally:
+        gc.unfreeze()
+
+    assert frozen > 50_000  # Django, DRF and the app's modules, at the least
+    assert tracked < frozen / 10  # a full collection now walks a small fraction of them

@@ -191,6 +191,8 @@ def print_report(results: dict) -> None:
     log()
     for line in format_spec_table(results):
         log(line)
+    for line in format_side_by_side(results):
+        log(line)
     log()
     verify = results.get("verify_ledger", {})
     log(f"verify_ledger: exit {verify.get('exit_code')}: {' '.join(verify.get('output', '').split())[:300]}")
@@ -198,6 +200,26 @@ def print_report(results: dict) -> None:
     for line in results.get("gunicorn_errors", [])[:10]:
         log(f"  gunicorn log: {line}")
     log(f"results: {results['json_path']}")
+
+
+def format_side_by_side(results: dict) -> list[str]:
+    """With --against: each checkout's app CPU per request, phase by phase (each served half)."""
+    against = results["config"].get("against")
+    rows = [(name, r) for name, r in results["phases"].items() if "side_by_side_cpu_s" in r]
+    if not against or not rows:
+        return []
+    lines = [
+        "",
+        f"Side by side with {against} (each served every other request, same load, same moments):",
+        f"  {'phase':8} {'this ms':>8} {'against':>8} {'this/against':>13}",
+    ]
+    for name, result in rows:
+        half = phase_totals(result)["requests"] / 2
+        cpu = result["side_by_side_cpu_s"]
+        this, other = cpu["this"] / half * 1000, cpu["against"] / half * 1000
+        ratio = f"{this / other:.3f}" if other else "n/a"
+        lines.append(f"  {name:8} {this:8.2f} {other:8.2f} {ratio:>13}")
+    return lines
 
 
 def compare(old_path: str, new_path: str) -> int:

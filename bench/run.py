@@ -2,7 +2,7 @@
 
     python -m bench.run [--workers N] [--threads N] [--concurrency N] [--users N]
                         [--duration S] [--phases A,B,C,D,L,R] [--scale USERS] [--json PATH]
-                        [--instances N] [--login-users N]
+                        [--instances N] [--login-users N] [--against CHECKOUT]
                         [--profile PHASE] [--no-ceiling] [--keep-db]
     python -m bench.run --compare OLD.json NEW.json
 
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import ROOT
-from bench.cpu import CORES, CpuMeter
+from bench.cpu import CORES, CpuMeter, children_of, cpu_seconds
 from bench.database import BenchDatabase, migrate_and_seed, verify_ledger
 from bench.load import PHASES, run_load
 from bench.profiling import Profiler, analyze_profile
@@ -60,6 +60,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="gunicorn instances on their own ports; above 1 they reach the database through "
         "PgBouncer in transaction mode (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="CHECKOUT",
+        help="another checkout of the app (with its own venv: make install there) served side by "
+        "side with this one on the same database, each getting every other request; the report "
+        "adds each one's app CPU per request, measured under the same load at the same moments",
     )
     parser.add_argument(
         "--login-users", type=int, default=200, help="users the login phase logs in as (default: %(default)s)"
@@ -101,6 +108,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.ceiling_clients = args.ceiling_clients or args.concurrency
     if args.duration <= 0:
         parser.error("--duration must be positive")
+    if args.against:
+        args.against = Path(args.against).resolve()
+        if args.instances > 1:
+            parser.error("--against serves one instance of each checkout: leave --instances at 1")
+        if (
+            not (args.against / ".venv" / "bin" / "python").exists()
+            or not (args.against / "gunicorn.conf.py").exists()
+        ):
+            parser.error(f"--against: {args.against} is not a checkout with a venv (run make install there)")
     if args.profile:
         args.profile = args.profile.upper()
         if args.profile not in args.phases:
@@ -129,6 +145,7 @@ class Bench:
             "config": {
                 "workers": args.workers,
                 "instances": args.instances,
+                "against": str(args.against) if args.against else None,
                 "threads": args.threads,
                 "concurrency": args.concurrency,
                 "users": args.users,
@@ -228,13 +245,26 @@ class Bench:
             "tokens": [u.token for u in tokens],
             "fresh_tokens": [u.token for u in fresh],
         }
+        before = self.side_by_side_cpu()
         result = run_load(phase=phase, plan=plan, meter=meter, profiler=profiler)
+        if before:
+            after = self.side_by_side_cpu()
+            result["side_by_side_cpu_s"] = {name: round(after[name] - before[name], 3) for name in before}
         if profiler and profiler.out_path.exists():
             result["profile"] = {
                 "raw": str(profiler.out_path),
                 **analyze_profile(profiler.out_path, self.stages),
             }
         return result
+
+    def side_by_side_cpu(self) -> dict[str, float]:
+        """With --against: CPU seconds so far of each checkout's gunicorn (master and workers)."""
+        if not self.args.against:
+            return {}
+        return {
+            name: sum(cpu_seconds(pid) or 0.0 for pid in (app.pid, *children_of(app.pid)))
+            for name, app in zip(("this", "against"), self.apps, strict=True)
+        }
 
     def run_phases(self, app: Gunicorn, meter: CpuMeter, *, suffix: str, checkin_users, loop_users) -> None:
         """Run the selected phases; `loop_users()` gives users with loyalty (prepared on first use)."""
@@ -351,6 +381,14 @@ class Bench:
             gunicorn_log = self.json_path.with_name(f"{self.json_path.stem}-gunicorn{suffix}.log")
             log(f"starting gunicorn: {args.workers} workers x {args.threads} threads ({gunicorn_log.name})")
             self.apps.append(stack.enter_context(Gunicorn(env, gunicorn_log)))
+        if args.against:
+            # Same environment and database (this checkout migrated it: the other must have the
+            # same migrations), its own code and venv; the load generator alternates between them.
+            gunicorn_log = self.json_path.with_name(f"{self.json_path.stem}-gunicorn-against.log")
+            log(f"starting gunicorn of {args.against} beside it ({gunicorn_log.name})")
+            python = str(args.against / ".venv" / "bin" / "python")
+            other = Gunicorn(env, gunicorn_log, root=args.against, python=python)
+            self.apps.append(stack.enter_context(other))
         meter = CpuMeter(
             app_pids=[a.pid for a in self.apps],
             admin_conninfo=self.database.admin_conninfo,

@@ -59,9 +59,13 @@ def free_port() -> int:
 class Gunicorn:
     """The app under gunicorn.conf.py on a free loopback port; stopped (SIGTERM, then SIGKILL) on exit."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, root: Path = ROOT, python: str = sys.executable
+    ):
         self.env = env
         self.log_path = log_path
+        self.root = root  # the checkout served: its gunicorn.conf.py and code, run by `python`
+        self.python = python
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -73,9 +77,9 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         env = {**os.environ, **self.env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
         with open(self.log_path, "w", encoding="utf-8") as log_file:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "engagement.wsgi:application"],
-                cwd=ROOT,
+            self.proc = subprocess.Popen(  # noqa: S603 (this venv's or --against's own python)
+                [self.python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "engagement.wsgi:application"],
+                cwd=self.root,
                 env=env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

@@ -285,6 +285,28 @@ def test_concurrent_logins_on_redis_let_exactly_the_rate_through(user):
     assert Counter(statuses) == {401: rate("login"), 429: count - rate("login")}
 
 
+def test_login_throttle_on_redis_whose_scripts_were_flushed_loads_its_script_again_and_still_counts(
+    api_client, user
+):
+    """A Redis restart forgets the throttle's script: the next check loads it again, and counts."""
+    from django_redis import get_redis_connection
+
+    with override_settings(CACHES=redis_caches()):
+        cache.clear()
+        try:
+            get_redis_connection("default").script_flush()
+            statuses = [
+                login(api_client, user.email, "wrong-password").status_code for _ in range(rate("login"))
+            ]
+            get_redis_connection("default").script_flush()
+            over = login(api_client, user.email, "wrong-password")
+        finally:
+            cache.clear()
+
+    assert statuses == [401] * rate("login")
+    assert over.status_code == 429, over.content
+
+
 # --- per account, whatever the address ------------------------------------------------------
 
 

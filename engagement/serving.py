@@ -23,8 +23,8 @@ and the answer's middleware calls close_connection(), which asks gunicorn to sen
 `Connection: close` and close.
 
 json_error_page() replaces gunicorn's own HTML error pages (400 bad request line, 414, 431,
-...) with the API's JSON error shape; gunicorn.conf.py installs it. GunicornLogger is
-gunicorn's logger, minus the access line's work when that line goes nowhere.
+...) with the API's JSON error shape; gunicorn.conf.py installs it. gunicorn_logger_class()
+is gunicorn's logger, minus the access line's work when that line goes nowhere.
 
 Nothing here imports Django: gunicorn.conf.py loads it in the master process.
 """

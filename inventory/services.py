@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from engagement.db import db_value, fetch_by, instance_from_row, select_columns
+from engagement.db import db_value, fetch_by, instance_from_row, select_columns, statement_cursor
 from engagement.errors import (
     InsufficientLoyalty,
     InventoryFull,
@@ -102,7 +102,7 @@ def _add_quantity(user_id, tool_id: str, quantity: int) -> int:
         quantity,
         db_value(InventoryItem, "updated_at", timezone.now()),
     ]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_statements(connection.vendor).add, params)
         return cursor.fetchone()[0]
 
@@ -112,7 +112,7 @@ def _take_one(user_id, tool_id: str, *, held: int) -> None:
     Requires the lock."""
     sql = _statements(connection.vendor)
     user = db_value(InventoryItem, "user", user_id)
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         if held > 1:
             cursor.execute(sql.take, [db_value(InventoryItem, "updated_at", timezone.now()), user, tool_id])
         else:
@@ -121,7 +121,7 @@ def _take_one(user_id, tool_id: str, *, held: int) -> None:
 
 def _tool_and_held(user_id, slug: str) -> tuple[ToolDefinition | None, int]:
     """The tool (None if unknown) and how many of it the user holds: one pre-built SELECT."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _statements(connection.vendor).tool_and_held, [db_value(InventoryItem, "user", user_id), slug]
         )
@@ -133,7 +133,7 @@ def _tool_and_held(user_id, slug: str) -> tuple[ToolDefinition | None, int]:
 
 def _held(user_id, tool_id: str) -> int:
     """How many of a tool the user holds (a pre-built SELECT). Requires the lock."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _statements(connection.vendor).held, [db_value(InventoryItem, "user", user_id), tool_id]
         )

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from engagement.cache import redis_cache
-from engagement.db import db_value
+from engagement.db import db_value, statement_cursor
 from leaderboards import ranks, rules, selectors
 from leaderboards.models import (
     LeaderboardDefinition,
@@ -93,7 +93,7 @@ def add_scores(*, user_id: Any, events: tuple[rules.LedgerEvent, ...]) -> int:
         params += [*best_boards, *best_boards]
     sql = _score_sql(len(found), best_boards)
     cache_ranks = redis_cache() is not None and connection.features.can_return_columns_from_insert
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql + _RETURNING if cache_ranks else sql, params)
         if cache_ranks:
             written = [

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from engagement.db import db_value
+from engagement.db import db_value, statement_cursor
 from engagement.errors import AlreadyClaimed, InventoryFull, RewardLocked, RewardNotFound
 from inventory.services import add_items
 from progression import rules
@@ -53,7 +53,7 @@ def eligible_rewards(*, user_id, values: rules.State) -> list[RewardDefinition]:
     for condition in Condition.values:
         params += [condition, rules.condition_value(values, condition)]
     params.append(db_value(UserReward, "user", user_id))
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_eligible_sql(), params)
         slugs = [row[0] for row in cursor.fetchall()]
     if not slugs:

@@ -6,12 +6,20 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.forms.models import model_to_dict
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from engagement.db import fetch_by, fetch_with, insert_row, update_row
+from engagement.db import (
+    HotCursor,
+    fetch_by,
+    fetch_with,
+    insert_row,
+    statement_cursor,
+    update_row,
+)
 from progression.models import EventKind, StateEvent, UserState
 
 pytestmark = pytest.mark.django_db
@@ -166,3 +174,61 @@ def test_insert_row_when_explicit_created_at_then_kept_like_orm():
         )
         by_orm.save()
     assert _row(StateEvent, by_helper.pk)["created_at"] == _row(StateEvent, by_orm.pk)["created_at"] == NOW
+
+
+def test_statement_cursor_when_statements_follow_then_one_kept_cursor_on_the_connection():
+    user = UserFactory()
+    first = statement_cursor()
+    assert isinstance(first, HotCursor) and first.raw is connection.connection
+    assert fetch_by(UserState, "user", user.pk).user_id == user.pk
+    assert statement_cursor() is first
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statement_cursor_when_connection_replaced_then_a_new_cursor_on_the_new_one():
+    user = UserFactory()
+    first = statement_cursor()
+    old = connection.connection
+    connection.close()  # PostgreSQL: a new connection next; SQLite's in-memory test database stays open
+    assert fetch_by(UserState, "user", user.pk).user_id == user.pk
+    again = statement_cursor()
+    assert again.raw is connection.connection is not None
+    assert (again is first) == (connection.connection is old)
+
+
+def test_statement_cursor_when_unique_violated_then_django_integrity_error_naming_the_constraint():
+    user = UserFactory()
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        insert_row(UserState(user=user))  # the factory made the state row already
+    assert caught.value.__cause__ is not None  # the driver's error, kept for violates()
+    assert UserState.objects.filter(user=user).count() == 1
+
+
+def test_statement_cursor_when_transaction_broken_then_refused_like_django_cursor():
+    user = UserFactory()
+    with transaction.atomic():
+        with pytest.raises(IntegrityError), transaction.atomic(savepoint=False):
+            insert_row(UserState(user=user))  # leaving the block marks the transaction for rollback
+        with pytest.raises(TransactionManagementError):
+            fetch_by(UserState, "user", user.pk)
+        with pytest.raises(TransactionManagementError), connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        transaction.set_rollback(True)
+
+
+def test_statement_cursor_when_queries_recorded_or_wrapped_then_they_see_each_statement(
+    django_assert_num_queries,
+):
+    user = UserFactory()
+    with django_assert_num_queries(1) as captured:
+        fetch_by(UserState, "user", user.pk)
+    assert '"progression_userstate"' in captured.captured_queries[0]["sql"]
+    seen = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        update_row(fetch_by(UserState, "user", user.pk), ("energy",), key="user")
+    assert len(seen) == 2 and seen[1].startswith('UPDATE "progression_userstate"')

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from engagement.db import fetch_by, insert_row, update_row, violates
+from engagement.db import fetch_by, insert_row, update_then_insert, violates
 from engagement.errors import (
     AlreadyCheckedIn,
     InsufficientLoyalty,
@@ -107,7 +107,6 @@ def record_change(*, state: UserState, new: rules.State, kind: str, reference: s
     """
     before = state.to_values()
     state.assign(new)
-    update_row(state, _STATE_COLUMNS, key="user")
     event = StateEvent(
         user_id=state.user_id,
         kind=kind,
@@ -116,7 +115,7 @@ def record_change(*, state: UserState, new: rules.State, kind: str, reference: s
         **{name: getattr(new, name) for name in rules.STATE_FIELDS},
         **{f"{name}_delta": value for name, value in before.deltas_to(new).items()},
     )
-    return insert_row(event)
+    return update_then_insert(state, _STATE_COLUMNS, "user", event)
 
 
 def finish_change(*, state: UserState, before: rules.State, events: tuple[StateEvent, ...]) -> ChangeResult:

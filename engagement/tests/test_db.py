@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.forms.models import model_to_dict
 
@@ -19,6 +19,7 @@ from engagement.db import (
     insert_row,
     statement_cursor,
     update_row,
+    update_then_insert,
 )
 from progression.models import EventKind, StateEvent, UserState
 
@@ -232,3 +233,43 @@ def test_statement_cursor_when_queries_recorded_or_wrapped_then_they_see_each_st
     with connection.execute_wrapper(wrapper):
         update_row(fetch_by(UserState, "user", user.pk), ("energy",), key="user")
     assert len(seen) == 2 and seen[1].startswith('UPDATE "progression_userstate"')
+
+
+def test_update_then_insert_when_called_then_same_rows_as_update_row_then_insert_row():
+    first, second = UserFactory(), UserFactory()
+    rows = {}
+    for user, write in ((first, "together"), (second, "apart")):
+        state = UserState.objects.get(user=user)
+        state.energy, state.loyalty = 77, 5
+        event = _event(user)
+        with time_machine.travel(NOW, tick=False):
+            if write == "together":
+                written = update_then_insert(state, ("energy", "loyalty", "updated_at"), "user", event)
+            else:
+                update_row(state, ("energy", "loyalty", "updated_at"), key="user")
+                written = insert_row(event)
+        assert written is event and event.pk is not None and event._state.adding is False
+        rows[write] = (_row(UserState, user.pk), _row(StateEvent, event.pk))
+    for write, user in (("together", first), ("apart", second)):
+        state_row, event_row = rows[write]
+        assert state_row.pop("user_id") == event_row.pop("user_id") == user.pk
+        event_row.pop("id")
+    assert rows["together"] == rows["apart"]
+    assert rows["together"][0]["energy"] == 77 and rows["together"][0]["updated_at"] == NOW
+
+
+@pytest.mark.postgres
+def test_update_then_insert_when_on_postgresql_then_one_statement_and_a_failed_insert_keeps_the_state(
+    django_assert_num_queries,
+):
+    user = UserFactory()
+    state = UserState.objects.get(user=user)
+    state.energy = 55
+    with django_assert_num_queries(1):
+        update_then_insert(state, ("energy",), "user", _event(user))
+    state.energy = 11
+    too_long = _event(user, reference="x" * 300)  # the column holds 255: the INSERT fails
+    with pytest.raises(DataError), transaction.atomic():
+        update_then_insert(state, ("energy",), "user", too_long)
+    assert UserState.objects.get(user=user).energy == 55  # the UPDATE went with it
+    assert StateEvent.objects.filter(user=user).count() == 1

@@ -3,6 +3,7 @@
 import pytest
 
 from accounts.tests.factories import UserFactory
+from engagement.testing import LEDGER_WRITE_STATEMENTS
 from inventory.tests.helpers import (
     API,
     add_history,
@@ -23,9 +24,10 @@ pytestmark = pytest.mark.django_db
 # use 11 = auth user, savepoint, state lock, the tool with the quantity held (one SELECT), item
 #          update (or delete), state, event, reward unlock check, outbox INSERT, daily rollup
 #          UPSERT, savepoint release; a tool that earns loyalty adds the leaderboard UPSERT (12).
-# (The savepoints stand in for BEGIN/COMMIT inside the test transaction.)
-BUY_BUDGET = 11
-USE_BUDGET = 12
+# (The savepoints stand in for BEGIN/COMMIT inside the test transaction.) On PostgreSQL, the
+# state and the event are one statement (one fewer each).
+BUY_BUDGET = 9 + LEDGER_WRITE_STATEMENTS
+USE_BUDGET = 10 + LEDGER_WRITE_STATEMENTS
 
 
 @pytest.fixture

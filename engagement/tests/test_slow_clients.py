@@ -83,7 +83,9 @@ def probe(target: tuple[str, int], stop: threading.Event) -> list[tuple[float, i
         started = time.monotonic()
         status = 0
         try:
-            with socket.create_connection(target, timeout=20) as sock:
+            # Longer than any wait a test allows (straight to gunicorn: 18 s + 3), so a slow probe
+            # is measured and judged by the test, not cut short and counted as unanswered.
+            with socket.create_connection(target, timeout=30) as sock:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 status = int(sock.recv(64).split(b" ", 2)[1])
         except (OSError, ValueError, IndexError):

@@ -32,7 +32,7 @@ from accounts.models import User
 from analytics import rules
 from analytics.models import DailyCount
 from analytics.rules import LEDGER_METRICS, SHARDS, SYSTEM_KINDS, CountKey, Metric
-from engagement.db import db_value, statement_cursor
+from engagement.db import db_value, write_later
 from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult
 from progression.models import EventKind, StateEvent, UserState
 
@@ -105,8 +105,9 @@ def _add(arms: Sequence[tuple[str, list[Any]]]) -> None:
         "WHERE 1 = 1 ORDER BY metric, day, subgroup "  # WHERE: SQLite needs one before ON CONFLICT
         f"ON CONFLICT (metric, day, subgroup, shard) DO UPDATE SET value = {table}.value + excluded.value"
     )
-    with statement_cursor() as cursor:
-        cursor.execute(sql, [p for _, params in arms for p in params])
+    # Held back to the end of the change's pipeline (engagement.db.writes_together), sent with
+    # the outbox job: nothing in the pipeline reads the rollup.
+    write_later(sql, [p for _, params in arms for p in params])
 
 
 def add_events(*, user_id, events: Sequence[rules.LedgerEvent]) -> None:

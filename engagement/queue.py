@@ -27,7 +27,7 @@ from django_q.signals import pre_enqueue
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
-from engagement.db import delete_in_batches, insert_row
+from engagement.db import delete_in_batches, insert_later
 
 # Our rows in django-q2's schedule table carry this prefix, so sync_schedules() can remove the
 # ones no longer listed without touching schedules an operator added in the admin.
@@ -43,10 +43,11 @@ _PERIODS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": 
 _SCHEDULE_LOCK_ID = 7_201_312
 
 
-def _insert_job(key: str, package: str, *, lock: datetime) -> int:
+def _insert_job(key: str, package: str, *, lock: datetime) -> None:
     """A row of django-q2's queue table (its ORM broker's): `lock` is the time before which no
-    worker takes the job (the broker sets it to now + retry when it hands a job out)."""
-    return insert_row(OrmQ(key=key, payload=package, lock=lock)).pk
+    worker takes the job (the broker sets it to now + retry when it hands a job out). Held
+    back to the end of a change's pipeline when called in one (engagement.db.writes_together)."""
+    insert_later(OrmQ(key=key, payload=package, lock=lock))
 
 
 def enqueue(func: str, *, not_before: datetime | None = None, **kwargs) -> str:

@@ -96,6 +96,9 @@ def examples(count: int) -> int:
 # Writing a ledger change's state row and appending its event (engagement.db.update_then_insert):
 # one statement on PostgreSQL, two elsewhere.
 LEDGER_WRITE_STATEMENTS = 1 if connection.vendor == "postgresql" else 2
+# A change's outbox job and rollup UPSERT (engagement.db.writes_together): one statement on
+# PostgreSQL, two elsewhere.
+TAIL_WRITE_STATEMENTS = 1 if connection.vendor == "postgresql" else 2
 
 TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from engagement.db import writes_together
 from engagement.imports import ImportedList
 from progression import rules
 
@@ -77,8 +78,13 @@ after_change_consumers: ImportedList[AfterChangeConsumer] = ImportedList("ENGAGE
 
 
 def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:
-    """Run every consumer on `change`; returns it with their outcomes folded in. Requires the lock."""
-    for consumer in after_change_consumers():
-        outcome = consumer(state=state, change=change)
-        change = change.with_outcome(outcome, after=state.to_values())
+    """Run every consumer on `change`; returns it with their outcomes folded in. Requires the lock.
+
+    The writes no consumer reads back (the outbox job, the rollup) go as one statement at the end
+    (engagement.db.writes_together).
+    """
+    with writes_together():
+        for consumer in after_change_consumers():
+            outcome = consumer(state=state, change=change)
+            change = change.with_outcome(outcome, after=state.to_values())
     return change

@@ -9,17 +9,23 @@ import time_machine
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.forms.models import model_to_dict
+from django_q.models import OrmQ
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from engagement.db import (
     HotCursor,
+    db_value,
     fetch_by,
     fetch_with,
+    held_writes,
+    insert_later,
     insert_row,
     statement_cursor,
     update_row,
     update_then_insert,
+    write_later,
+    writes_together,
 )
 from progression.models import EventKind, StateEvent, UserState
 
@@ -273,3 +279,55 @@ def test_update_then_insert_when_on_postgresql_then_one_statement_and_a_failed_i
         update_then_insert(state, ("energy",), "user", too_long)
     assert UserState.objects.get(user=user).energy == 55  # the UPDATE went with it
     assert StateEvent.objects.filter(user=user).count() == 1
+
+
+def _job(key: str) -> OrmQ:
+    return OrmQ(key=key, payload="signed-package", lock=NOW)
+
+
+def test_writes_together_when_block_ends_then_held_writes_land_in_one_statement_on_postgresql(
+    django_assert_num_queries,
+):
+    user = UserFactory()
+    table = connection.ops.quote_name(UserState._meta.db_table)
+    together = 1 if connection.vendor == "postgresql" else 2
+    with django_assert_num_queries(together) as captured, writes_together():
+        insert_later(_job("held-1"))
+        key = db_value(UserState, "user", user.pk)
+        write_later(f"UPDATE {table} SET energy = %s WHERE user_id = %s", [42, key])
+        sent, held = len(captured.captured_queries), held_writes()
+    # On PostgreSQL, held back to the end of the block.
+    assert (sent, held) == ((0, 2) if together == 1 else (2, 0))
+    if together == 1:
+        assert captured.captured_queries[0]["sql"].startswith("WITH ")
+    assert OrmQ.objects.get(key="held-1").payload == "signed-package"
+    assert UserState.objects.get(user=user).energy == 42
+
+
+def test_writes_together_when_block_raises_then_held_writes_dropped_and_outside_a_block_at_once():
+    with pytest.raises(RuntimeError), transaction.atomic(), writes_together():
+        insert_later(_job("dropped"))
+        raise RuntimeError("the change failed")
+    assert not OrmQ.objects.filter(key="dropped").exists()
+    insert_later(_job("at-once"))  # no block: written at once
+    assert OrmQ.objects.filter(key="at-once").exists()
+
+
+def test_writes_together_when_nested_then_the_outer_block_sends_them(django_assert_num_queries):
+    together = 1 if connection.vendor == "postgresql" else 3
+    with django_assert_num_queries(together), writes_together():
+        insert_later(_job("outer-1"))
+        with writes_together():
+            insert_later(_job("inner"))
+        insert_later(_job("outer-2"))
+    assert set(OrmQ.objects.values_list("key", flat=True)) >= {"outer-1", "inner", "outer-2"}
+
+
+def test_insert_later_when_written_then_same_row_as_insert_row_without_reading_the_key():
+    with time_machine.travel(NOW, tick=False):
+        later, now = _job("later"), _job("now")
+        insert_later(later)
+        insert_row(now)
+    assert later.pk is None and now.pk is not None
+    rows = [model_to_dict(OrmQ.objects.get(key=key), exclude=["id", "key"]) for key in ("later", "now")]
+    assert rows[0] == rows[1]

@@ -191,6 +191,19 @@ def test_statement_cursor_when_statements_follow_then_one_kept_cursor_on_the_con
     assert statement_cursor() is first
 
 
+def test_statement_cursor_when_connection_shared_between_threads_then_a_cursor_per_statement():
+    user = UserFactory()
+    connection.inc_thread_sharing()  # as a live server does: two threads, one connection
+    try:
+        shared = statement_cursor()
+        assert not isinstance(shared, HotCursor)
+        shared.close()
+        assert fetch_by(UserState, "user", user.pk).user_id == user.pk
+    finally:
+        connection.dec_thread_sharing()
+    assert isinstance(statement_cursor(), HotCursor)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_statement_cursor_when_connection_replaced_then_a_new_cursor_on_the_new_one():
     user = UserFactory()

@@ -80,11 +80,7 @@ class HotCursor:
             return self._cursor.fetchall()
 
     @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> Any:
+    def lastrowid(self) -> Any:  # SQLite's last_insert_id() reads it
         return self._cursor.lastrowid
 
 
@@ -311,6 +307,13 @@ def _insert_sql(model: type[models.Model], using: str) -> tuple[str, tuple[model
     return sql, fields, returning
 
 
+def _insert_statement(instance: models.Model, using: str) -> tuple[str, list[Any], bool]:
+    """insert_row's SQL, its parameters and whether it returns the key; the fields' pre_save runs here."""
+    connection = connections[using]
+    sql, fields, returning = _insert_sql(type(instance), using)
+    return sql, [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields], returning
+
+
 def insert_row(
     instance: M, *, using: str = DEFAULT_DB_ALIAS, after: tuple[str, list[Any]] | None = None
 ) -> M:
@@ -322,8 +325,7 @@ def insert_row(
     """
     model = type(instance)
     connection = connections[using]
-    sql, fields, returning = _insert_sql(model, using)
-    params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+    sql, params, returning = _insert_statement(instance, using)
     if after is not None:
         sql, params = f"WITH earlier AS ({after[0]}) {sql}", [*after[1], *params]
     with statement_cursor(using) as c:
@@ -413,14 +415,10 @@ def held_writes(using: str = DEFAULT_DB_ALIAS) -> int:
 
 def insert_later(instance: models.Model, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """insert_row(instance) through write_later(): the database's primary key is not read back."""
-    model = type(instance)
-    connection = connections[using]
-    sql, fields, returning = _insert_sql(model, using)
+    sql, params, returning = _insert_statement(instance, using)
     if returning:
         sql = sql[: sql.rindex(" RETURNING ")]
-    write_later(
-        sql, [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields], using=using
-    )
+    write_later(sql, params, using=using)
 
 
 def delete_in_batches(queryset: models.QuerySet, *, batch: int) -> int:

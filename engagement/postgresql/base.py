@@ -10,19 +10,33 @@ runs the empty statement, which reads it and raises if the session has ended, so
 drops the connection and hands out another, exactly as before. A peer that vanished without
 closing (a cut cable) goes unseen by both checks alike: the empty statement would wait for the
 kernel's TCP timeout too.
+
+Its connections also read timestamptz values with psycopg's compiled loader. Django registers a
+loader of its own (psycopg_any.BaseTzLoader) that parses each value in Python, then sets the
+tzinfo to the connection's zone: 2.7 us per value against 0.3 (a check-in reads six, a GET me/
+four). When that zone is UTC (USE_TZ with no per-database TIME_ZONE, as here) the compiled loader
+gives the same value, an aware datetime in datetime.UTC, since Django keeps the session's
+TimeZone at UTC.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 import select
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 from psycopg import OperationalError
-from psycopg.pq import ConnStatus
+from psycopg.adapt import AdaptersMap, Loader
+from psycopg.postgres import types
+from psycopg.pq import ConnStatus, Format
+
+TIMESTAMPTZ_OID = types["timestamptz"].oid
 
 
 def check_pooled_connection(conn) -> None:
@@ -36,10 +50,45 @@ def check_pooled_connection(conn) -> None:
         conn.execute("")
 
 
+class CompiledUtcLoader:
+    """Registered for timestamptz: its instances are psycopg's compiled loader.
+
+    `timezone` is what Django's create_cursor() compares with the connection's zone (a cursor
+    gets Django's own loader when they differ). The compiled loader reads the zone from the
+    session's TimeZone, which Django sets to UTC on every connection it opens.
+    """
+
+    timezone = datetime.UTC
+    compiled: type[Loader] = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)  # type: ignore[assignment]
+    format = Format.TEXT
+
+    def __new__(cls, oid: int, context: Any = None) -> Any:
+        return cls.compiled(oid, context)
+
+
+@functools.cache
+def utc_adapters(template: AdaptersMap) -> AdaptersMap:
+    """Django's adapters template with the compiled timestamptz loader."""
+    adapters = AdaptersMap(template)
+    adapters.register_loader(TIMESTAMPTZ_OID, cast("type[Loader]", CompiledUtcLoader))
+    return adapters
+
+
+def has_compiled_loaders() -> bool:
+    """True when psycopg runs its C implementation (psycopg[binary] or [c])."""
+    return psycopg.pq.__impl__ in {"c", "binary"}
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     # Django's own attributes, which its type stubs do not declare (annotations only: no value).
     _connection_pools: ClassVar[dict[str, Any]]
     _configure_connection: Callable[[Any], None]
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        if self.timezone is datetime.UTC and has_compiled_loaders():
+            params["context"] = utc_adapters(params["context"])
+        return params
 
     @property
     def pool(self):

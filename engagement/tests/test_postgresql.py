@@ -1,5 +1,6 @@
 """The PostgreSQL backend: the pool's health check without a round trip, and the PgBouncer settings."""
 
+import datetime
 import json
 import os
 import subprocess
@@ -9,8 +10,16 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.db.backends.postgresql.psycopg_any import register_tzloader
+from django.utils import timezone
+from psycopg.pq import Format
 
-from engagement.postgresql.base import check_pooled_connection
+from engagement.postgresql.base import (
+    TIMESTAMPTZ_OID,
+    CompiledUtcLoader,
+    check_pooled_connection,
+    has_compiled_loaders,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -116,3 +125,27 @@ def test_connection_when_server_side_binding_then_parameters_sent_apart_from_the
         raw = cursor.cursor
         assert not isinstance(raw, psycopg.ClientCursor)
         assert b"$1" in raw._query.query
+
+
+@pytest.mark.django_db
+def test_timestamptz_when_read_then_the_compiled_loader_gives_what_djangos_loader_gives():
+    """Our connections read timestamptz with psycopg's compiled loader (CompiledUtcLoader); a
+    session with Django's own loader reads the same values, aware, in datetime.UTC."""
+    sql = (
+        "SELECT %s::timestamptz, '1999-12-31 23:59:59.5+05:30'::timestamptz, "
+        "'0001-01-01 00:00:00+00'::timestamptz, NULL::timestamptz"
+    )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now])
+        ours = cursor.fetchone()
+    with _session() as side:
+        register_tzloader(datetime.UTC, side)  # what Django registers on its connections
+        side.execute("SET TIME ZONE 'UTC'")
+        theirs = side.execute(sql, [now]).fetchone()
+
+    assert has_compiled_loaders()  # psycopg-binary is in the lock files
+    assert connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT) is CompiledUtcLoader
+    assert ours == theirs
+    assert ours[:2] == (now, datetime.datetime(1999, 12, 31, 18, 29, 59, 500000, tzinfo=datetime.UTC))
+    assert [value.tzinfo for value in ours[:3]] == [datetime.UTC] * 3 and ours[3] is None

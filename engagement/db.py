@@ -346,6 +346,8 @@ def update_then_insert(
     inserted: M,
     *,
     using: str = DEFAULT_DB_ALIAS,
+    keyed: models.Model | None = None,
+    keyed_into: str = "",
 ) -> M:
     """update_row(updated, field_names, key), then insert_row(inserted): what both do, in one
     round trip on PostgreSQL (the UPDATE in a WITH clause of the INSERT), in two elsewhere.
@@ -354,13 +356,66 @@ def update_then_insert(
     see the same snapshot, so the INSERT must not read the updated row (an event does not).
     Measured in-process (chunks of 25 requests alternating with the two-statement form): 4-9%
     less CPU per check-in, about 2% per buy or use.
+
+    `keyed`: a new row whose primary key the database chooses, written first (insert_row sets
+    its pk); that key, as text, becomes `inserted`'s field `keyed_into`. A check-in and its
+    event's reference go this way: on PostgreSQL in the same statement (a second WITH clause,
+    which the event's INSERT selects from), elsewhere as one more statement.
     """
     statement = _update_statement(updated, field_names, key, using)
     if connections[using].vendor == "postgresql":
+        if keyed is not None:
+            return _insert_keyed(inserted, keyed_into, keyed, statement, using)
         return insert_row(inserted, using=using, after=statement)
+    if keyed is not None:
+        insert_row(keyed, using=using)
+        setattr(inserted, _field(type(inserted), keyed_into).attname, str(keyed.pk))
     with statement_cursor(using) as c:
         c.execute(*statement)
     return insert_row(inserted, using=using)
+
+
+@functools.cache
+def _insert_keyed_sql(
+    model: type[models.Model], field_name: str, keyed: type[models.Model], using: str
+) -> str:
+    """INSERT of `model` whose `field_name` is the key of the row the WITH clause `keyed` wrote."""
+    quote = connections[using].ops.quote_name
+    _, fields, _ = _insert_sql(model, using)
+    target = _field(model, field_name)
+    key = f"CAST(keyed.{quote(_column(keyed._meta.pk))} AS text)"
+    values = ", ".join(key if f is target else "%s" for f in fields)
+    columns = ", ".join(quote(_column(f)) for f in fields)
+    return (
+        f"INSERT INTO {quote(_table(model))} ({columns}) SELECT {values} FROM keyed "
+        f"RETURNING {quote(_column(model._meta.pk))}, {quote(_column(target))}"
+    )
+
+
+def _insert_keyed(
+    inserted: M, field_name: str, keyed: models.Model, update: tuple[str, list[Any]], using: str
+) -> M:
+    """update_then_insert() with `keyed`, on PostgreSQL: one statement for the three writes."""
+    connection = connections[using]
+    keyed_sql, keyed_params, _ = _insert_statement(keyed, using)
+    _, fields, _ = _insert_sql(type(inserted), using)
+    target = _field(type(inserted), field_name)
+    params = [
+        f.get_db_prep_save(f.pre_save(inserted, add=True), connection) for f in fields if f is not target
+    ]
+    sql = _insert_keyed_sql(type(inserted), field_name, type(keyed), using)
+    with statement_cursor(using) as c:
+        c.execute(
+            f"WITH earlier AS ({update[0]}), keyed AS ({keyed_sql}) {sql}",
+            [*update[1], *keyed_params, *params],
+        )
+        inserted.pk, reference = c.fetchone()
+    setattr(inserted, target.attname, reference)
+    keyed.pk = keyed._meta.pk.to_python(reference)
+    for row in (keyed, inserted):
+        row._state.adding = False
+        row._state.db = using
+    return inserted
 
 
 _HELD = "_held_writes"

@@ -99,6 +99,9 @@ LEDGER_WRITE_STATEMENTS = 1 if connection.vendor == "postgresql" else 2
 # A change's outbox job and rollup UPSERT (engagement.db.writes_together): one statement on
 # PostgreSQL, two elsewhere.
 TAIL_WRITE_STATEMENTS = 1 if connection.vendor == "postgresql" else 2
+# A check-in's own row with its state row and its event (update_then_insert with `keyed`): one
+# statement on PostgreSQL, three elsewhere.
+CHECK_IN_WRITE_STATEMENTS = 1 if connection.vendor == "postgresql" else 3
 
 TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
 

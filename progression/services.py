@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -99,11 +100,14 @@ def lock_state(user) -> UserState:
     return state
 
 
-def record_change(*, state: UserState, new: rules.State, kind: str, reference: str = "") -> StateEvent:
+def record_change(
+    *, state: UserState, new: rules.State, kind: str, reference: str = "", referenced: Model | None = None
+) -> StateEvent:
     """Write `new` into the locked state row and append its ledger event. Requires the lock.
 
     Runs no pipeline: the caller finishes its change with finish_change() (or uses
     apply_change()), or is itself a pipeline consumer recording a follow-on event.
+    `referenced`: a new row (a check-in) written with them, whose key becomes the reference.
     """
     before = state.to_values()
     state.assign(new)
@@ -115,7 +119,7 @@ def record_change(*, state: UserState, new: rules.State, kind: str, reference: s
         **{name: getattr(new, name) for name in rules.STATE_FIELDS},
         **{f"{name}_delta": value for name, value in before.deltas_to(new).items()},
     )
-    return update_then_insert(state, _STATE_COLUMNS, "user", event)
+    return update_then_insert(state, _STATE_COLUMNS, "user", event, keyed=referenced, keyed_into="reference")
 
 
 def finish_change(*, state: UserState, before: rules.State, events: tuple[StateEvent, ...]) -> ChangeResult:
@@ -199,12 +203,11 @@ def check_in(*, user, today: date | None = None, now: datetime | None = None) ->
                     )
                 )
             _end_pause_on(state, today)
-            checkin = insert_row(DailyCheckIn(user_id=user.pk, day=today))
+            checkin = DailyCheckIn(user_id=user.pk, day=today)
             state.last_checkin_at = now
             new = rules.check_in(state.to_values(), today, rule_set, plan=plan)
-            events.append(
-                record_change(state=state, new=new, kind=EventKind.CHECK_IN, reference=str(checkin.pk))
-            )
+            # The check-in row goes with the state row and the event (whose reference is its id).
+            events.append(record_change(state=state, new=new, kind=EventKind.CHECK_IN, referenced=checkin))
             change = finish_change(state=state, before=before, events=tuple(events))
     except IntegrityError as exc:
         # Backstop for a row written around the lock: the whole transaction is rolled back

@@ -27,7 +27,7 @@ from engagement.db import (
     write_later,
     writes_together,
 )
-from progression.models import EventKind, StateEvent, UserState
+from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
 
 pytestmark = pytest.mark.django_db
 
@@ -292,6 +292,52 @@ def test_update_then_insert_when_on_postgresql_then_one_statement_and_a_failed_i
         update_then_insert(state, ("energy",), "user", too_long)
     assert UserState.objects.get(user=user).energy == 55  # the UPDATE went with it
     assert StateEvent.objects.filter(user=user).count() == 1
+
+
+def test_update_then_insert_when_keyed_then_its_key_becomes_the_reference_in_one_statement_on_postgresql(
+    django_assert_num_queries,
+):
+    """A check-in row goes with the state row and its event: its key, chosen by the database,
+    becomes the event's reference (one statement on PostgreSQL, three elsewhere); the rows are
+    those the separate writes make. A second check-in that day fails as a whole."""
+    first, second = UserFactory(), UserFactory()
+    rows = {}
+    for user, write in ((first, "together"), (second, "apart")):
+        state = UserState.objects.get(user=user)
+        state.energy = 66
+        checkin, event = DailyCheckIn(user_id=user.pk, day=date(2031, 5, 6)), _event(user, reference="")
+        with time_machine.travel(NOW, tick=False):
+            if write == "together":
+                with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+                    update_then_insert(
+                        state, ("energy", "updated_at"), "user", event, keyed=checkin, keyed_into="reference"
+                    )
+            else:
+                insert_row(checkin)
+                event.reference = str(checkin.pk)
+                update_row(state, ("energy", "updated_at"), key="user")
+                insert_row(event)
+        assert isinstance(checkin.pk, int) and event.reference == str(checkin.pk)
+        assert not checkin._state.adding and not event._state.adding
+        assert StateEvent.objects.get(pk=event.pk).reference == str(checkin.pk)
+        rows[write] = [_row(model, pk) for model, pk in ((DailyCheckIn, checkin.pk), (StateEvent, event.pk))]
+        rows[write].append(_row(UserState, user.pk))
+        for row in rows[write]:
+            for varying in ("id", "user_id", "reference"):  # the users' and the keys differ
+                row.pop(varying, None)
+    assert rows["together"] == rows["apart"]
+
+    state = UserState.objects.get(user=first)
+    state.energy = 11
+    again = DailyCheckIn(user_id=first.pk, day=date(2031, 5, 6))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        update_then_insert(
+            state, ("energy", "updated_at"), "user", _event(first), keyed=again, keyed_into="reference"
+        )
+    assert UserState.objects.get(user=first).energy == 66
+    assert (
+        StateEvent.objects.filter(user=first).count() == DailyCheckIn.objects.filter(user=first).count() == 1
+    )
 
 
 def _job(key: str) -> OrmQ:

@@ -13,10 +13,9 @@ kernel's TCP timeout too.
 
 Its connections also read timestamptz values with psycopg's compiled loader. Django registers a
 loader of its own (psycopg_any.BaseTzLoader) that parses each value in Python, then sets the
-tzinfo to the connection's zone: 2.7 us per value against 0.3 (a check-in reads six, a GET me/
-four). When that zone is UTC (USE_TZ with no per-database TIME_ZONE, as here) the compiled loader
-gives the same value, an aware datetime in datetime.UTC, since Django keeps the session's
-TimeZone at UTC.
+tzinfo to the connection's zone: 2.7 us per value against 0.3 (a check-in reads six). When
+that zone is UTC (USE_TZ with no per-database TIME_ZONE, as here) the compiled loader gives the
+same value, an aware datetime in datetime.UTC, since Django keeps the session's TimeZone at UTC.
 """
 
 from __future__ import annotations

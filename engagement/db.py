@@ -12,8 +12,9 @@ They send their statements through statement_cursor(): one driver cursor kept pe
 behind the checks Django's own cursor makes on every statement (a broken transaction, the
 thread, the error translation), where Django's cursor() makes a new driver cursor and three
 wrapper layers per statement. On PostgreSQL, update_then_insert() writes a ledger change's
-state row and appends its event in one statement, and writes_together() sends the writes of a
-change's pipeline that nothing reads back (its outbox job, its rollup) as one.
+state row and appends its event in one statement (a check-in's own row too), and
+writes_together() sends the writes of a change's pipeline that nothing reads back (its outbox
+job, its rollup) as one.
 """
 
 from __future__ import annotations

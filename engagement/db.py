@@ -398,7 +398,9 @@ def _insert_keyed(
 ) -> M:
     """update_then_insert() with `keyed`, on PostgreSQL: one statement for the three writes."""
     connection = connections[using]
-    keyed_sql, keyed_params, _ = _insert_statement(keyed, using)
+    keyed_sql, keyed_params, returning = _insert_statement(keyed, using)
+    if not returning:  # the event's INSERT selects from the keyed row's RETURNING
+        raise TypeError(f"{type(keyed).__name__}: keyed= needs a primary key the database chooses")
     _, fields, _ = _insert_sql(type(inserted), using)
     target = _field(type(inserted), field_name)
     params = [

@@ -340,6 +340,26 @@ def test_update_then_insert_when_keyed_then_its_key_becomes_the_reference_in_one
     )
 
 
+@pytest.mark.postgres
+def test_update_then_insert_when_keyed_row_has_no_database_chosen_key_then_refused_before_writing():
+    user = UserFactory()
+    state = UserState.objects.get(user=user)
+    state.energy = 12
+    users = User.objects.count()
+    with pytest.raises(TypeError, match="primary key the database chooses"):
+        update_then_insert(
+            state,
+            ("energy",),
+            "user",
+            _event(user),
+            keyed=User(email="k@example.com"),
+            keyed_into="reference",
+        )
+    assert User.objects.count() == users
+    assert UserState.objects.get(user=user).energy != 12
+    assert not StateEvent.objects.filter(user=user).exists()
+
+
 def _job(key: str) -> OrmQ:
     return OrmQ(key=key, payload="signed-package", lock=NOW)
 

@@ -50,8 +50,10 @@ def side_connection() -> psycopg.Connection:
 
 
 @contextlib.contextmanager
-def backend_killed_after(sql_prefix: str) -> Iterator[list]:
-    """Terminate this thread's database backend right after a statement starting with sql_prefix.
+def backend_killed_after(sql_part: str) -> Iterator[list]:
+    """Terminate this thread's database backend right after the first statement that writes
+    `sql_part` (an INSERT may be a WITH clause of a larger statement: a check-in's row on
+    PostgreSQL goes with its state row and event).
 
     Yields a list that receives the terminated backend's pid, so the test can prove the fault fired.
     """
@@ -60,7 +62,7 @@ def backend_killed_after(sql_prefix: str) -> Iterator[list]:
 
     def wrapper(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        if not killed and sql.lstrip().startswith(sql_prefix):
+        if not killed and sql_part in sql:
             pid = context["connection"].connection.info.backend_pid
             # The second argument waits (ms) until the backend is really gone.
             killer.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
@@ -86,10 +88,10 @@ def assert_unavailable(response) -> None:
         assert leak not in text
 
 
-def answered_503_when_killed(sql_prefix: str, send) -> None:
-    """send() with this thread's backend terminated right after `sql_prefix`: the fault fired and
-    the answer is the 503 retry-later."""
-    with backend_killed_after(sql_prefix) as killed:
+def answered_503_when_killed(sql_part: str, send) -> None:
+    """send() with this thread's backend terminated right after the statement writing `sql_part`:
+    the fault fired and the answer is the 503 retry-later."""
+    with backend_killed_after(sql_part) as killed:
         response = send()
     assert killed, "the fault was never injected"
     assert_unavailable(response)

@@ -14,15 +14,15 @@ thread, the error translation), where Django's cursor() makes a new driver curso
 wrapper layers per statement. On PostgreSQL, update_then_insert() writes a ledger change's
 state row and appends its event in one statement (a check-in's own row too), and
 writes_together() sends the writes of a change's pipeline that nothing reads back (its outbox
-job, its rollup) as one.
+job, its rollup, its leaderboard scores) as one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -421,6 +421,19 @@ def _insert_keyed(
     return inserted
 
 
+class _Write(NamedTuple):
+    sql: str
+    params: Sequence[Any]
+    returned: Callable[[list[Any]], None] | None
+
+
+def _run(write: _Write, using: str) -> None:
+    with statement_cursor(using) as c:
+        c.execute(write.sql, write.params)
+        if write.returned is not None:
+            write.returned(c.fetchall())
+
+
 _HELD = "_held_writes"
 
 
@@ -440,30 +453,40 @@ def writes_together(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     if db.vendor != "postgresql" or _HELD in db.__dict__:
         yield
         return
-    held: list[tuple[str, Sequence[Any]]] = []
+    held: list[_Write] = []
     db.__dict__[_HELD] = held
     try:
         yield
     finally:
         del db.__dict__[_HELD]
     if held:
-        *earlier, (last_sql, _) = held
-        clauses = ", ".join(f"held_{i} AS ({sql})" for i, (sql, _) in enumerate(earlier))
-        sql = f"WITH {clauses} {last_sql}" if earlier else last_sql
-        params = [p for _, statement_params in held for p in statement_params]
-        with statement_cursor(using) as c:
-            c.execute(sql, params)
+        held.sort(key=lambda write: write.returned is not None)  # the one whose rows are read goes last
+        *earlier, last = held
+        clauses = ", ".join(f"held_{i} AS ({write.sql})" for i, write in enumerate(earlier))
+        sql = f"WITH {clauses} {last.sql}" if earlier else last.sql
+        _run(_Write(sql, [p for write in held for p in write.params], last.returned), using)
 
 
-def write_later(sql: str, params: Sequence[Any], *, using: str = DEFAULT_DB_ALIAS) -> None:
-    """A write (INSERT, UPDATE or upsert, without RETURNING) held back until the enclosing
-    writes_together() block ends; run at once outside one."""
+def write_later(
+    sql: str,
+    params: Sequence[Any],
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+    returned: Callable[[list[Any]], None] | None = None,
+) -> None:
+    """A write (INSERT, UPDATE or upsert) held back until the enclosing writes_together() block
+    ends; run at once outside one.
+
+    `returned`: the statement ends in RETURNING, and its rows are handed to this callable once it
+    has run (at the flush, still inside the transaction). A flush returns the rows of one
+    statement only, so a second such statement in a block runs at once.
+    """
+    write = _Write(sql, params, returned)
     held = connections[using].__dict__.get(_HELD)
-    if held is not None:
-        held.append((sql, params))
+    if held is not None and (returned is None or all(w.returned is None for w in held)):
+        held.append(write)
         return
-    with statement_cursor(using) as c:
-        c.execute(sql, params)
+    _run(write, using)
 
 
 def held_writes(using: str = DEFAULT_DB_ALIAS) -> int:

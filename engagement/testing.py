@@ -102,6 +102,9 @@ TAIL_WRITE_STATEMENTS = 1 if connection.vendor == "postgresql" else 2
 # A check-in's own row with its state row and its event (update_then_insert with `keyed`): one
 # statement on PostgreSQL, three elsewhere.
 CHECK_IN_WRITE_STATEMENTS = 1 if connection.vendor == "postgresql" else 3
+# A change that scores on a leaderboard adds its UPSERT: on PostgreSQL it goes with the outbox
+# job and the rollup (no statement of its own), elsewhere it is one more.
+SCORE_STATEMENTS = 0 if connection.vendor == "postgresql" else 1
 
 TRANSACTION_CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT", "BEGIN", "COMMIT")
 

@@ -3,11 +3,14 @@
 Scores are written by ONE statement per change, an INSERT ... ON CONFLICT DO UPDATE with a row
 for every (active board, period) the change's events touch, in the change's transaction under
 the user's lock: a change that rolls back scores nothing, and a user's rows are written by one
-transaction at a time (no cross-user lock, no recount).
+transaction at a time (no cross-user lock, no recount). Nothing in the change reads the scores
+back, so the statement is held with the pipeline's other writes and sent with them
+(engagement.db.write_later); the rows it returns go to the rank cache after the commit.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from engagement.cache import redis_cache
-from engagement.db import db_value, statement_cursor
+from engagement.db import db_value, write_later
 from leaderboards import ranks, rules, selectors
 from leaderboards.models import (
     LeaderboardDefinition,
@@ -42,20 +45,35 @@ def _quote(name: str) -> str:
 _RETURNING = " RETURNING board_id, period_start, user_id, score, reached_at, visible"
 
 
-def _score_sql(rows: int, best_boards: tuple[str, ...]) -> str:
+def _score_sql(rows: int, best_boards: tuple[str, ...], *, as_json: bool) -> str:
+    """The scores' UPSERT. `as_json` (PostgreSQL): the rows come as one JSON parameter and the
+    user as another, whatever their number, which keeps the statement small enough to be held
+    with the change's other writes (engagement.db.write_later) within psycopg's statement cache.
+    Elsewhere: one SELECT of five placeholders per row."""
     entry = _quote(LeaderboardEntry._meta.db_table)
     board = _quote(LeaderboardDefinition._meta.db_table)
     user = _quote(User._meta.db_table)
-    arms = " UNION ALL ".join(
-        ["SELECT %s AS board_id, %s AS period_start, %s AS user_id, %s AS score, %s AS reached_at"] * rows
-    )
+    if as_json:
+        source = (
+            "jsonb_to_recordset(%s::jsonb) "
+            "AS c(board_id text, period_start date, score bigint, reached_at timestamptz) "
+            f"JOIN {board} b ON b.slug = c.board_id AND b.is_active "
+            f"JOIN {user} u ON u.id = %s "
+        )
+    else:
+        arms = " UNION ALL ".join(
+            ["SELECT %s AS board_id, %s AS period_start, %s AS user_id, %s AS score, %s AS reached_at"] * rows
+        )
+        source = (
+            f"({arms}) AS c "
+            f"JOIN {board} b ON b.slug = c.board_id AND b.is_active "
+            f"JOIN {user} u ON u.id = c.user_id "
+        )
     # Quoted table names and placeholders only: no value is ever formatted into the SQL.
     sql = (
         f"INSERT INTO {entry} (board_id, period_start, user_id, score, reached_at, visible) "  # noqa: S608
-        f"SELECT c.board_id, c.period_start, c.user_id, c.score, c.reached_at, u.leaderboard_visible "
-        f"FROM ({arms}) AS c "
-        f"JOIN {board} b ON b.slug = c.board_id AND b.is_active "
-        f"JOIN {user} u ON u.id = c.user_id "
+        f"SELECT c.board_id, c.period_start, u.id, c.score, c.reached_at, u.leaderboard_visible "
+        f"FROM {source}"
         "WHERE 1 = 1 ORDER BY c.board_id, c.period_start "  # WHERE: SQLite needs one before ON CONFLICT
         "ON CONFLICT (board_id, period_start, user_id) DO UPDATE SET "
     )
@@ -80,27 +98,45 @@ def add_scores(*, user_id: Any, events: tuple[rules.LedgerEvent, ...]) -> int:
         return 0
     best_boards = tuple(sorted({b.slug for b in boards if b.metric in rules.MAX_METRICS}))
     user = db_value(LeaderboardEntry, "user", user_id)
-    params: list[Any] = []
-    for c in found:
-        params += [
-            c.board,
-            db_value(LeaderboardEntry, "period_start", c.period_start),
-            user,
-            c.score,
-            db_value(LeaderboardEntry, "reached_at", c.reached_at),
+    as_json = connection.vendor == "postgresql"
+    params: list[Any]
+    if as_json:
+        entries = [
+            {
+                "board_id": c.board,
+                "period_start": c.period_start.isoformat(),
+                "score": c.score,
+                "reached_at": c.reached_at.isoformat(),
+            }
+            for c in found
         ]
+        params = [json.dumps(entries), user]
+    else:
+        params = []
+        for c in found:
+            params += [
+                c.board,
+                db_value(LeaderboardEntry, "period_start", c.period_start),
+                user,
+                c.score,
+                db_value(LeaderboardEntry, "reached_at", c.reached_at),
+            ]
     if best_boards:
         params += [*best_boards, *best_boards]
-    sql = _score_sql(len(found), best_boards)
-    cache_ranks = redis_cache() is not None and connection.features.can_return_columns_from_insert
-    with statement_cursor() as cursor:
-        cursor.execute(sql + _RETURNING if cache_ranks else sql, params)
-        if cache_ranks:
+    sql = _score_sql(len(found), best_boards, as_json=as_json)
+    if redis_cache() is not None and connection.features.can_return_columns_from_insert:
+        periods = {b.slug: b.period for b in boards}
+
+        def cache_ranks(rows: list[Any]) -> None:
             written = [
                 (board, _date(start), user_id, score, _instant(reached_at), bool(visible))
-                for board, start, user_id, score, reached_at, visible in cursor.fetchall()
+                for board, start, user_id, score, reached_at, visible in rows
             ]
-            ranks.record_after_commit(written, {b.slug: b.period for b in boards})
+            ranks.record_after_commit(written, periods)
+
+        write_later(sql + _RETURNING, params, returned=cache_ranks)
+    else:
+        write_later(sql, params)
     return len(found)
 
 

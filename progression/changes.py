@@ -80,8 +80,8 @@ after_change_consumers: ImportedList[AfterChangeConsumer] = ImportedList("ENGAGE
 def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:
     """Run every consumer on `change`; returns it with their outcomes folded in. Requires the lock.
 
-    The writes no consumer reads back (the outbox job, the rollup) go as one statement at the end
-    (engagement.db.writes_together).
+    The writes no consumer reads back (the leaderboard scores, the outbox job, the rollup) go as
+    one statement at the end (engagement.db.writes_together).
     """
     with writes_together():
         for consumer in after_change_consumers():

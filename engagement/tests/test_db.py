@@ -403,6 +403,35 @@ def test_writes_together_when_nested_then_the_outer_block_sends_them(django_asse
     assert set(OrmQ.objects.values_list("key", flat=True)) >= {"outer-1", "inner", "outer-2"}
 
 
+def test_write_later_when_returning_then_rows_handed_over_when_sent_and_one_such_statement_per_flush(
+    django_assert_num_queries,
+):
+    """A held statement with RETURNING goes last in the flush, and its rows reach `returned`
+    once it has run; a second such statement in the same block runs at once."""
+    user = UserFactory()
+    table = connection.ops.quote_name(UserState._meta.db_table)
+    key = db_value(UserState, "user", user.pk)
+    update = f"UPDATE {table} SET energy = %s WHERE user_id = %s RETURNING energy"
+    got: dict[str, list] = {}
+    together = 2 if connection.vendor == "postgresql" else 3
+    with django_assert_num_queries(together) as captured, writes_together():
+        write_later(update, [41, key], returned=lambda rows: got.setdefault("first", rows))
+        insert_later(_job("with-returning"))
+        write_later(update, [42, key], returned=lambda rows: got.setdefault("second", rows))
+        early = dict(got)
+    statements = [q["sql"] for q in captured.captured_queries]
+    if connection.vendor == "postgresql":
+        # The second ran at once (its rows already there); the first went last in the flush.
+        assert early == {"second": [(42,)]}
+        assert statements[1].startswith("WITH held_0 AS (INSERT"), statements
+        assert statements[1].endswith("RETURNING energy"), statements
+    assert got == {"first": [(41,)], "second": [(42,)]}
+    assert OrmQ.objects.filter(key="with-returning").exists()
+    write_later(update, [43, key], returned=lambda rows: got.setdefault("outside", rows))  # no block: at once
+    assert got["outside"] == [(43,)]
+    assert UserState.objects.get(user=user).energy == 43
+
+
 def test_insert_later_when_written_then_same_row_as_insert_row_without_reading_the_key():
     with time_machine.travel(NOW, tick=False):
         later, now = _job("later"), _job("now")

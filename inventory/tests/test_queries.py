@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.tests.factories import UserFactory
-from engagement.testing import LEDGER_WRITE_STATEMENTS, TAIL_WRITE_STATEMENTS
+from engagement.testing import LEDGER_WRITE_STATEMENTS, SCORE_STATEMENTS, TAIL_WRITE_STATEMENTS
 from inventory.tests.helpers import (
     API,
     add_history,
@@ -83,8 +83,9 @@ def test_use_queries_when_history_and_inventory_grow_then_same_budget(
         django_assert_max_num_queries, USE_BUDGET, lambda: veteran_client.post(f"{API}/inventory/focus/use/")
     )
 
-    # Focus earns loyalty, so its use also scores on the leaderboards (one UPSERT); coffee does not.
-    assert fresh == seasoned == last - 1
+    # Focus earns loyalty, so its use also scores on the leaderboards (one UPSERT, sent with the
+    # change's other held writes on PostgreSQL); coffee does not.
+    assert fresh == seasoned == last - SCORE_STATEMENTS
     assert holdings(veteran) == {"coffee": 1, "rest": 2}
     assert_ledger_clean()
 

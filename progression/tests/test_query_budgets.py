@@ -13,6 +13,7 @@ from accounts.tests.factories import UserFactory, bearer_client
 from engagement.testing import (
     CHECK_IN_WRITE_STATEMENTS,
     LEDGER_WRITE_STATEMENTS,
+    SCORE_STATEMENTS,
     TAIL_WRITE_STATEMENTS,
     assert_ledger_clean,
     statements_run,
@@ -28,11 +29,11 @@ from rewards.services import unlock_after_change
 # POST checkins/: user (token auth), SAVEPOINT (the service's atomic inside the test's
 # transaction), state FOR UPDATE, INSERT check-in, UPDATE state and INSERT event (these three in
 # one statement on PostgreSQL: CHECK_IN_WRITE_STATEMENTS), reward eligibility (one query), the
-# leaderboard scores (one UPSERT), INSERT of the outbox job (the change's webhook messages) and
-# the overview's daily rollup UPSERT (one statement on PostgreSQL), RELEASE.
-CHECK_IN_QUERIES = 6 + CHECK_IN_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS
+# INSERT of the outbox job (the change's webhook messages), the overview's daily rollup UPSERT
+# and the leaderboard scores' UPSERT (these three in one statement on PostgreSQL), RELEASE.
+CHECK_IN_QUERIES = 5 + CHECK_IN_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS + SCORE_STATEMENTS
 # The same without transaction control: the documented budget of a check-in (README "Performance").
-CHECK_IN_STATEMENTS = 4 + CHECK_IN_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS
+CHECK_IN_STATEMENTS = 3 + CHECK_IN_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS + SCORE_STATEMENTS
 # What the outbox may add to a check-in, whatever the messages: one statement, or none on
 # PostgreSQL, where its INSERT goes with the rollup's.
 OUTBOX_STATEMENTS = TAIL_WRITE_STATEMENTS - 1

@@ -6,6 +6,10 @@ the user's lock: a change that rolls back scores nothing, and a user's rows are 
 transaction at a time (no cross-user lock, no recount). Nothing in the change reads the scores
 back, so the statement is held with the pipeline's other writes and sent with them
 (engagement.db.write_later); the rows it returns go to the rank cache after the commit.
+Measured in one process (chunks of 50 check-ins alternating with the separate statement): 3.8%
+less CPU per check-in. On PostgreSQL the rows go as one JSON parameter: five placeholders a row
+took the held statement past psycopg's 50-parameter statement cache (converted in Python on
+every call), and array parameters (unnest) cost psycopg's list dumper what the round trip saved.
 """
 
 from __future__ import annotations

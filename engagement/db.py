@@ -441,7 +441,9 @@ _HELD = "_held_writes"
 def writes_together(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """Hold back the block's write_later() statements and send them as ONE statement when the
     block ends (on PostgreSQL: each but the last in a WITH clause of the last), one round trip
-    for all. Elsewhere, and in a block already holding writes, write_later() writes at once.
+    for all. Elsewhere write_later() writes at once. A block inside another holds and sends its
+    own writes when it ends, so one flush never carries two changes' writes (two upserts of
+    one row in one statement would fail).
 
     For a change's pipeline, whose failure rolls its transaction back: if the block raises,
     the held statements are dropped with it. The statements of one flush share a snapshot, so
@@ -450,15 +452,19 @@ def writes_together(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     check-in and per buy or use.
     """
     db = connections[using]
-    if db.vendor != "postgresql" or _HELD in db.__dict__:
+    if db.vendor != "postgresql":
         yield
         return
+    outer = db.__dict__.get(_HELD)
     held: list[_Write] = []
     db.__dict__[_HELD] = held
     try:
         yield
     finally:
-        del db.__dict__[_HELD]
+        if outer is None:
+            del db.__dict__[_HELD]
+        else:
+            db.__dict__[_HELD] = outer
     if held:
         held.sort(key=lambda write: write.returned is not None)  # the one whose rows are read goes last
         *earlier, last = held

@@ -393,14 +393,20 @@ def test_writes_together_when_block_raises_then_held_writes_dropped_and_outside_
     assert OrmQ.objects.filter(key="at-once").exists()
 
 
-def test_writes_together_when_nested_then_the_outer_block_sends_them(django_assert_num_queries):
-    together = 1 if connection.vendor == "postgresql" else 3
-    with django_assert_num_queries(together), writes_together():
+def test_writes_together_when_nested_then_each_block_sends_its_own_writes(django_assert_num_queries):
+    """A pipeline run inside another (two changes) never shares a flush with it: two upserts of
+    one row in one statement would fail."""
+    postgresql = connection.vendor == "postgresql"
+    with django_assert_num_queries(2 if postgresql else 3) as captured, writes_together():
         insert_later(_job("outer-1"))
         with writes_together():
             insert_later(_job("inner"))
+        after_inner = [q["sql"] for q in captured.captured_queries]
         insert_later(_job("outer-2"))
     assert set(OrmQ.objects.values_list("key", flat=True)) >= {"outer-1", "inner", "outer-2"}
+    if postgresql:  # the inner block's write went at its end, alone; the outer's two at the end
+        assert len(after_inner) == 1 and "'inner'" in after_inner[0] and "outer" not in after_inner[0]
+        assert captured.captured_queries[1]["sql"].startswith("WITH held_0 AS (INSERT")
 
 
 def test_write_later_when_returning_then_rows_handed_over_when_sent_and_one_such_statement_per_flush(

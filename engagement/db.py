@@ -397,15 +397,13 @@ def _insert_keyed(
     inserted: M, field_name: str, keyed: models.Model, update: tuple[str, list[Any]], using: str
 ) -> M:
     """update_then_insert() with `keyed`, on PostgreSQL: one statement for the three writes."""
-    connection = connections[using]
     keyed_sql, keyed_params, returning = _insert_statement(keyed, using)
     if not returning:  # the event's INSERT selects from the keyed row's RETURNING
         raise TypeError(f"{type(keyed).__name__}: keyed= needs a primary key the database chooses")
+    _, params, _ = _insert_statement(inserted, using)
     _, fields, _ = _insert_sql(type(inserted), using)
     target = _field(type(inserted), field_name)
-    params = [
-        f.get_db_prep_save(f.pre_save(inserted, add=True), connection) for f in fields if f is not target
-    ]
+    del params[fields.index(target)]  # that column's value is the keyed row's key, in the SQL
     sql = _insert_keyed_sql(type(inserted), field_name, type(keyed), using)
     with statement_cursor(using) as c:
         c.execute(

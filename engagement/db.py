@@ -138,13 +138,23 @@ def db_value(model: type[models.Model], field_name: str, value: Any, *, using: s
 
 
 @functools.cache
-def _select_sql(model: type[models.Model], field_name: str, for_update: bool, using: str) -> str:
+def _select_sql(
+    model: type[models.Model], field_name: str, for_update: bool, using: str, reads: tuple[str, ...] = ()
+) -> str:
     connection = connections[using]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(_column(f)) for f in model._meta.concrete_fields)
+    columns = ", ".join(
+        [*(quote(_column(f)) for f in model._meta.concrete_fields), *(f"({read})" for read in reads)]
+    )
     where = quote(_column(_field(model, field_name)))
     lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
     return f"SELECT {columns} FROM {quote(_table(model))} WHERE {where} = %s{lock}"
+
+
+def column_of(model: type[models.Model], field_name: str, *, using: str = DEFAULT_DB_ALIAS) -> str:
+    """The column of `model`'s field, qualified by its table: what a read of fetch_reading refers to."""
+    quote = connections[using].ops.quote_name
+    return f"{quote(_table(model))}.{quote(_column(_field(model, field_name)))}"
 
 
 @functools.cache
@@ -190,6 +200,29 @@ def fetch_by(
     if row is None:
         return None
     return instance_from_row(model, row, using=using)
+
+
+def fetch_reading(
+    model: type[M],
+    field_name: str,
+    value: Any,
+    *,
+    reads: tuple[str, ...],
+    for_update: bool = False,
+    using: str = DEFAULT_DB_ALIAS,
+) -> tuple[M, tuple[Any, ...]] | None:
+    """fetch_by, and in the same statement the value of each of `reads`: (instance, values), or None.
+
+    Each read is a scalar subquery without parameters, placed in the row's select list; it
+    refers to the row through column_of(). Under FOR UPDATE its rows are read, not locked.
+    """
+    sql = _select_sql(model, field_name, for_update, using, reads)
+    with statement_cursor(using) as c:
+        c.execute(sql, [db_value(model, field_name, value, using=using)])
+        row = c.fetchone()
+    if row is None:
+        return None
+    return instance_from_row(model, row, using=using), tuple(row[len(model._meta.concrete_fields) :])
 
 
 @functools.cache

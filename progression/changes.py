@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engagement.db import writes_together
 from engagement.imports import ImportedList
 from progression import rules
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
     from progression.models import StateEvent, UserState
 
 
@@ -75,6 +77,34 @@ AfterChangeConsumer = Callable[..., AfterChangeOutcome]
 
 # The consumers named by settings.ENGAGEMENT_AFTER_CHANGE, in order.
 after_change_consumers: ImportedList[AfterChangeConsumer] = ImportedList("ENGAGEMENT_AFTER_CHANGE")
+
+
+@dataclass(frozen=True)
+class LockedRead:
+    """What a consumer reads in lock_state's own statement, instead of in a query of its own.
+
+    A consumer that sets one as its `locked_read` attribute finds the value in
+    `state.locked_reads[name]` when it runs. `sql(connection, user_column)` returns a scalar
+    subquery without parameters that reaches the locked row's user key as `user_column`;
+    `load(value)` turns its result into what the consumer uses. A state locked by other means
+    has no such value: the consumer then runs its query as before.
+
+    The value is as of the lock statement's snapshot. When that statement waited for the lock,
+    PostgreSQL reads the locked row again once it is free, but not the subquery: what the
+    transaction it waited for wrote is missing from the value. A consumer may use it to find
+    that it has nothing to do, never to decide what to write.
+    """
+
+    name: str
+    sql: Callable[[BaseDatabaseWrapper, str], str]
+    load: Callable[[Any], Any]
+
+
+def locked_reads() -> tuple[LockedRead, ...]:
+    """The reads of the pipeline's consumers, in their order: the ones lock_state takes."""
+    return tuple(
+        read for consumer in after_change_consumers() if (read := getattr(consumer, "locked_read", None))
+    )
 
 
 def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:

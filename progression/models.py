@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -48,6 +51,10 @@ class UserState(models.Model):
     pause_start_day = models.DateField(null=True, blank=True, help_text="The latest pause (StreakPause).")
     pause_end_day = models.DateField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not a column: what lock_state read with the lock for the after-change consumers, by the
+    # name of each read (progression.changes.LockedRead). Replaced, never changed in place.
+    locked_reads: Mapping[str, Any] = MappingProxyType({})
 
     class Meta:
         verbose_name = "user state"

@@ -12,14 +12,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Model
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from engagement.db import fetch_by, insert_row, update_then_insert, violates
+from engagement.db import column_of, fetch_by, fetch_reading, insert_row, update_then_insert, violates
 from engagement.errors import (
     AlreadyCheckedIn,
     InsufficientLoyalty,
@@ -30,7 +31,7 @@ from engagement.errors import (
     SettingsChangeTooSoon,
 )
 from progression import rules
-from progression.changes import ChangeResult, run_after_change
+from progression.changes import ChangeResult, LockedRead, locked_reads, run_after_change
 from progression.models import DailyCheckIn, EventKind, StateEvent, StreakPause, UserState
 
 _STATE_COLUMNS = (
@@ -91,12 +92,34 @@ def lock_state(user) -> UserState:
 
     Must be called inside transaction.atomic(), before anything else of the user's is
     read or written: this one lock, in this one order, serializes a user's mutations.
+    The same statement takes the after-change consumers' reads (progression.changes.LockedRead).
     """
-    state = fetch_by(UserState, "user", user.pk, for_update=True)
+    reads = locked_reads()
+    state = _locked_row(user, reads)
     if state is None:
         ensure_state(user)
-        state = fetch_by(UserState, "user", user.pk, for_update=True)
+        state = _locked_row(user, reads)
         assert state is not None  # created just above, in this transaction
+    return state
+
+
+@functools.cache
+def _reads_sql(reads: tuple[LockedRead, ...], using: str) -> tuple[str, ...]:
+    user_column = column_of(UserState, "user", using=using)
+    return tuple(read.sql(connections[using], user_column) for read in reads)
+
+
+def _locked_row(user, reads: tuple[LockedRead, ...]) -> UserState | None:
+    """The user's state row FOR UPDATE with, in the same statement, the consumers' locked reads."""
+    if not reads:
+        return fetch_by(UserState, "user", user.pk, for_update=True)
+    sql = _reads_sql(reads, DEFAULT_DB_ALIAS)
+    found = fetch_reading(UserState, "user", user.pk, reads=sql, for_update=True)
+    if found is None:
+        return None
+    state, values = found
+    loaded = {read.name: read.load(value) for read, value in zip(reads, values, strict=True)}
+    state.locked_reads = MappingProxyType(loaded)
     return state
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from engagement.db import db_value, statement_cursor
 from engagement.errors import AlreadyClaimed, InventoryFull, RewardLocked, RewardNotFound
 from inventory.services import add_items
 from progression import rules
-from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult, UnlockedReward
+from progression.changes import NOTHING, AfterChangeOutcome, ChangeResult, LockedRead, UnlockedReward
 from progression.models import EventKind, StateEvent, UserState
 from progression.services import effects_of, finish_change, get_rules, lock_state, record_change
 from rewards.models import Condition, RewardDefinition, UserReward
@@ -43,12 +46,52 @@ def _eligible_sql() -> str:
     )
 
 
-def eligible_rewards(*, user_id, values: rules.State) -> list[RewardDefinition]:
+# A reward the user could still unlock: (slug, condition, threshold).
+Candidate = tuple[str, str, int]
+
+
+def _candidates_sql(connection: BaseDatabaseWrapper, user_column: str) -> str:
+    """The user's candidates as one JSON array (NULL or [] for none): lock_state's read for us."""
+    quote = connection.ops.quote_name
+    reward, unlocked = quote(RewardDefinition._meta.db_table), quote(UserReward._meta.db_table)
+    if connection.vendor == "postgresql":
+        rows = "json_agg(json_build_array(r.slug, r.condition, r.threshold) ORDER BY r.slug)::text"
+    else:
+        rows = "json_group_array(json_array(r.slug, r.condition, r.threshold))"
+    return (
+        f"SELECT {rows} FROM {reward} r WHERE r.is_active "  # noqa: S608 - identifiers from model metadata
+        f"AND NOT EXISTS (SELECT 1 FROM {unlocked} u "
+        f"WHERE u.user_id = {user_column} AND u.reward_id = r.slug)"
+    )
+
+
+def _load_candidates(value: str | None) -> tuple[Candidate, ...]:
+    rows = json.loads(value or "[]")
+    return tuple(sorted((slug, condition, threshold) for slug, condition, threshold in rows))
+
+
+# Read with the state's lock (progression.changes.LockedRead): the active rewards the user had
+# not unlocked. When none of them holds after the change, no query asks (eligible_rewards).
+CANDIDATES = LockedRead(name="rewards.candidates", sql=_candidates_sql, load=_load_candidates)
+
+
+def eligible_rewards(
+    *, user_id, values: rules.State, candidates: tuple[Candidate, ...] | None = None
+) -> list[RewardDefinition]:
     """Active rewards whose condition holds and that the user has not unlocked.
 
     One indexed query (the unique (user, reward) index answers NOT EXISTS), whatever the
     number of rewards the user already has; a second only when something unlocks.
+    `candidates` (read with the lock) spare the query when none of them holds, which is
+    every change but a few. They cannot decide more: lock_state read them in its statement's
+    snapshot, and when that statement waited for the lock, the transaction it waited for may
+    have unlocked some of them since. The query, which runs after the lock, sees that.
     """
+    if candidates is not None and not any(
+        condition in _CONDITIONS and threshold <= rules.condition_value(values, condition)
+        for _, condition, threshold in candidates
+    ):
+        return []
     params: list = [True]
     for condition in Condition.values:
         params += [condition, rules.condition_value(values, condition)]
@@ -59,6 +102,9 @@ def eligible_rewards(*, user_id, values: rules.State) -> list[RewardDefinition]:
     if not slugs:
         return []
     return list(RewardDefinition.objects.filter(slug__in=slugs).order_by("slug"))
+
+
+_CONDITIONS = frozenset(Condition.values)
 
 
 def _pay_out(*, state: UserState, reward: RewardDefinition, user_reward: UserReward) -> StateEvent:
@@ -99,7 +145,13 @@ def unlock_after_change(*, state: UserState, change: ChangeResult) -> AfterChang
     queue: list[tuple[RewardDefinition, UserReward]] = []
     while True:
         now = timezone.now()
-        fresh = eligible_rewards(user_id=state.user_id, values=state.to_values())
+        candidates = state.locked_reads.get(CANDIDATES.name)
+        fresh = eligible_rewards(user_id=state.user_id, values=state.to_values(), candidates=candidates)
+        if fresh and candidates is not None:
+            taken = {reward.slug for reward in fresh}
+            state.locked_reads = MappingProxyType(
+                {**state.locked_reads, CANDIDATES.name: tuple(c for c in candidates if c[0] not in taken)}
+            )
         rows = UserReward.objects.bulk_create(
             [UserReward(user_id=state.user_id, reward=reward, unlocked_at=now) for reward in fresh]
         )
@@ -126,6 +178,9 @@ def unlock_after_change(*, state: UserState, change: ChangeResult) -> AfterChang
         except InventoryFull:  # raised before anything is written
             continue  # stays unlocked; the user can claim it once there is room
         unlocked[reward.slug] = UnlockedReward(slug=reward.slug, title=reward.title, claimed=True)
+
+
+unlock_after_change.locked_read = CANDIDATES  # type: ignore[attr-defined]
 
 
 def claim_reward(*, user, slug: str) -> ClaimResult:

@@ -15,8 +15,10 @@ from accounts.models import User
 from accounts.tests.factories import UserFactory
 from engagement.db import (
     HotCursor,
+    column_of,
     db_value,
     fetch_by,
+    fetch_reading,
     fetch_with,
     held_writes,
     insert_later,
@@ -105,6 +107,28 @@ def test_fetch_with_when_both_rows_exist_then_each_as_fetch_by_reads_it(django_a
     assert model_to_dict(state) == model_to_dict(alone_state)
     assert (state.energy, state.last_checkin_day) == (37, date(2031, 5, 5))
     assert joined_user._state.adding is False and state._state.adding is False
+
+
+def test_fetch_reading_when_row_exists_then_the_row_as_fetch_by_reads_it_and_each_read(
+    django_assert_num_queries,
+):
+    user = UserFactory()
+    StateEvent.objects.bulk_create([_event(user), _event(user, kind=EventKind.CHECK_IN)])
+    events, key = connection.ops.quote_name(StateEvent._meta.db_table), column_of(UserState, "user")
+    reads = (
+        f"SELECT count(*) FROM {events} e WHERE e.user_id = {key}",
+        f"SELECT max(e.loyalty) FROM {events} e WHERE e.user_id = {key} AND e.kind = 'nothing'",
+    )
+
+    with django_assert_num_queries(1):  # inside the test's transaction, as FOR UPDATE needs
+        found = fetch_reading(UserState, "user", user.pk, reads=reads, for_update=True)
+
+    assert found is not None
+    state, values = found
+    assert model_to_dict(state) == model_to_dict(fetch_by(UserState, "user", user.pk))
+    assert state._state.adding is False
+    assert values == (2, None)
+    assert fetch_reading(UserState, "user", UserFactory.build().pk, reads=reads) is None
 
 
 def test_fetch_with_when_the_joined_row_is_missing_then_none_for_it_and_none_without_the_row():

@@ -36,9 +36,9 @@ pytestmark = pytest.mark.django_db
 CHANGE_WRITES = LEDGER_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS
 # A check-in writes its own row with the state row and the event: one statement on PostgreSQL;
 # its leaderboard scores go with the outbox job and the rollup there.
-CHECK_IN_BUDGET = 5 + CHECK_IN_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS + SCORE_STATEMENTS
+CHECK_IN_BUDGET = 4 + CHECK_IN_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS + SCORE_STATEMENTS
 # A claim pays loyalty, so it scores too.
-CLAIM_BUDGET = 8 + CHANGE_WRITES + SCORE_STATEMENTS
+CLAIM_BUDGET = 7 + CHANGE_WRITES + SCORE_STATEMENTS
 
 CASES = [
     # (name, method, path, body, authenticated, expected status, budget)
@@ -51,8 +51,8 @@ CASES = [
     ("checkins list", "get", "/api/v1/checkins/", None, True, 200, 2),
     ("check-in", "post", "/api/v1/checkins/", None, True, 201, CHECK_IN_BUDGET),
     ("inventory", "get", "/api/v1/inventory/", None, True, 200, 3),
-    ("buy", "post", "/api/v1/tools/coffee/buy/", {"quantity": 1}, True, 201, 8 + CHANGE_WRITES),
-    ("use", "post", "/api/v1/inventory/coffee/use/", None, True, 200, 7 + CHANGE_WRITES),
+    ("buy", "post", "/api/v1/tools/coffee/buy/", {"quantity": 1}, True, 201, 7 + CHANGE_WRITES),
+    ("use", "post", "/api/v1/inventory/coffee/use/", None, True, 200, 6 + CHANGE_WRITES),
     ("rewards", "get", "/api/v1/rewards/", None, True, 200, 4),
     ("claim", "post", "/api/v1/rewards/streak_3/claim/", None, True, 200, CLAIM_BUDGET),
 ]
@@ -113,7 +113,7 @@ def test_keyed_check_in_when_called_then_authenticates_once_within_budget(player
     """Idempotency-Key adds the key's INSERT, the trim of the user's keys past the newest 1,000,
     and its completing UPDATE, and nothing else.
 
-    5 statements without a key on PostgreSQL, 9 elsewhere (README "Performance", the outbox, the
+    4 statements without a key on PostgreSQL, 8 elsewhere (README "Performance", the outbox, the
     leaderboard scores and the rollup included) + 3.
     """
     client = bearer_client(player)

@@ -101,10 +101,12 @@ class LockedRead:
 
 
 def locked_reads() -> tuple[LockedRead, ...]:
-    """The reads of the pipeline's consumers, in their order: the ones lock_state takes."""
-    return tuple(
-        read for consumer in after_change_consumers() if (read := getattr(consumer, "locked_read", None))
-    )
+    """The reads of the pipeline's consumers, in their order, each once: the ones lock_state takes.
+
+    Only LockedRead values count: any other `locked_read` attribute (a test double's) is ignored.
+    """
+    reads = (getattr(consumer, "locked_read", None) for consumer in after_change_consumers())
+    return tuple(dict.fromkeys(read for read in reads if isinstance(read, LockedRead)))
 
 
 def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:

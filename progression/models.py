@@ -53,7 +53,8 @@ class UserState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     # Not a column: what lock_state read with the lock for the after-change consumers, by the
-    # name of each read (progression.changes.LockedRead). Replaced, never changed in place.
+    # name of each read (progression.changes.LockedRead). Replaced, never changed in place
+    # (the class's empty default is shared).
     locked_reads: Mapping[str, Any] = MappingProxyType({})
 
     class Meta:

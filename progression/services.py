@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from types import MappingProxyType
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
@@ -118,8 +117,7 @@ def _locked_row(user, reads: tuple[LockedRead, ...]) -> UserState | None:
     if found is None:
         return None
     state, values = found
-    loaded = {read.name: read.load(value) for read, value in zip(reads, values, strict=True)}
-    state.locked_reads = MappingProxyType(loaded)
+    state.locked_reads = {read.name: read.load(value) for read, value in zip(reads, values, strict=True)}
     return state
 
 

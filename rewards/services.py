@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -86,11 +85,12 @@ def eligible_rewards(
     every change but a few. They cannot decide more: lock_state read them in its statement's
     snapshot, and when that statement waited for the lock, the transaction it waited for may
     have unlocked some of them since. The query, which runs after the lock, sees that.
+
+    A reward an operator creates, activates or lowers while the change waits for the lock is
+    not among the candidates: it counts from the user's next change, as it would had the
+    operator saved it a moment after this one.
     """
-    if candidates is not None and not any(
-        condition in _CONDITIONS and threshold <= rules.condition_value(values, condition)
-        for _, condition, threshold in candidates
-    ):
+    if candidates is not None and not holding(candidates, values):
         return []
     params: list = [True]
     for condition in Condition.values:
@@ -105,6 +105,15 @@ def eligible_rewards(
 
 
 _CONDITIONS = frozenset(Condition.values)
+
+
+def holding(candidates: tuple[Candidate, ...], values: rules.State) -> set[str]:
+    """The slugs of the candidates whose condition holds for `values`."""
+    return {
+        slug
+        for slug, condition, threshold in candidates
+        if condition in _CONDITIONS and threshold <= rules.condition_value(values, condition)
+    }
 
 
 def _pay_out(*, state: UserState, reward: RewardDefinition, user_reward: UserReward) -> StateEvent:
@@ -145,13 +154,13 @@ def unlock_after_change(*, state: UserState, change: ChangeResult) -> AfterChang
     queue: list[tuple[RewardDefinition, UserReward]] = []
     while True:
         now = timezone.now()
+        values = state.to_values()
         candidates = state.locked_reads.get(CANDIDATES.name)
-        fresh = eligible_rewards(user_id=state.user_id, values=state.to_values(), candidates=candidates)
-        if fresh and candidates is not None:
-            taken = {reward.slug for reward in fresh}
-            state.locked_reads = MappingProxyType(
-                {**state.locked_reads, CANDIDATES.name: tuple(c for c in candidates if c[0] not in taken)}
-            )
+        fresh = eligible_rewards(user_id=state.user_id, values=values, candidates=candidates)
+        if candidates is not None and (asked := holding(candidates, values)):
+            # The query answered for these: unlocked now, or already (or no longer active).
+            kept = tuple(c for c in candidates if c[0] not in asked)
+            state.locked_reads = {**state.locked_reads, CANDIDATES.name: kept}
         rows = UserReward.objects.bulk_create(
             [UserReward(user_id=state.user_id, reward=reward, unlocked_at=now) for reward in fresh]
         )

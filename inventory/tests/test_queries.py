@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 # state and the event are one statement, and so are the outbox INSERT and the rollup UPSERT
 # (two fewer each).
 BUY_BUDGET = 6 + LEDGER_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS
-USE_BUDGET = 7 + LEDGER_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS
+USE_BUDGET = 6 + LEDGER_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS + SCORE_STATEMENTS
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from inventory.tests.helpers import (
 )
 from progression.models import EventKind, StateEvent
 from progression.services import check_in
+from rewards import services
 from rewards.models import UserReward
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -49,10 +50,10 @@ def _wait_until_a_session_waits_for_a_lock(timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(**keep, autocommit=True) as side:
         while time.monotonic() < deadline:
+            # Only the buy can wait for a lock here (its statement's text may be cut short).
             waiting = side.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query LIKE %s",
-                ["%FOR UPDATE%"],
+                "AND wait_event_type = 'Lock'"
             ).fetchone()[0]
             if waiting:
                 return
@@ -61,7 +62,7 @@ def _wait_until_a_session_waits_for_a_lock(timeout: float = 10.0) -> None:
 
 
 def test_change_when_it_waited_for_a_holder_that_unlocked_a_reward_then_it_does_not_unlock_it_again(
-    user, catalog
+    user, catalog, monkeypatch
 ):
     """The candidates lock_state reads with the lock are as of its statement's snapshot, taken
     before it waited: the reward the holder unlocked is still among them. The buy after it must
@@ -70,6 +71,15 @@ def test_change_when_it_waited_for_a_holder_that_unlocked_a_reward_then_it_does_
     for offset in range(2):
         check_in(user=user, today=start + timedelta(days=offset))
     grant_loyalty(user, 100)
+    # What the buy's unlocking was handed, to show that it did see the stale candidates.
+    handed: list = []
+    eligible = services.eligible_rewards
+
+    def recording(**kwargs):
+        handed.append(kwargs["candidates"])
+        return eligible(**kwargs)
+
+    monkeypatch.setattr(services, "eligible_rewards", recording)
 
     def buy():
         try:
@@ -85,6 +95,11 @@ def test_change_when_it_waited_for_a_holder_that_unlocked_a_reward_then_it_does_
             _wait_until_a_session_waits_for_a_lock()
         bought = waiting.result(timeout=30)
 
+    # The check-in's unlocking was handed the candidates before streak_3; the buy's still had it.
+    assert [{slug for slug, _, _ in candidates} for candidates in handed] == [
+        {"checkins_10", "streak_3", "streak_7"},
+        {"checkins_10", "streak_3", "streak_7"},
+    ]
     assert bought.change.unlocked_rewards == ()
     assert list(UserReward.objects.filter(user=user).values_list("reward_id", flat=True)) == ["streak_3"]
     assert state_of(user).streak == 3

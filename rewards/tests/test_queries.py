@@ -1,14 +1,21 @@
 """Query budgets of claim and GET rewards/: the same however many rewards the user holds; the
 rewards still to unlock read with the state's lock, so that a change where none holds asks nothing."""
 
+import functools
+import pickle
 from datetime import date, timedelta
 
 import pytest
 
 from accounts.tests.factories import UserFactory
-from engagement.testing import LEDGER_WRITE_STATEMENTS, TAIL_WRITE_STATEMENTS, statements_run
+from engagement.testing import (
+    LEDGER_WRITE_STATEMENTS,
+    SCORE_STATEMENTS,
+    TAIL_WRITE_STATEMENTS,
+    statements_run,
+)
 from inventory.tests.helpers import API, assert_ledger_clean, client_for
-from progression.changes import ChangeResult
+from progression.changes import NOTHING, ChangeResult, locked_reads
 from progression.services import check_in, lock_state
 from rewards.models import UserReward
 from rewards.services import CANDIDATES, unlock_after_change
@@ -18,11 +25,12 @@ pytestmark = pytest.mark.django_db
 
 # Measured: claim 10 = auth user, reward, savepoint, state lock (with the rewards still to unlock:
 # no unlock check unless one holds), user reward, claim update, state, event, leaderboard scores
-# UPSERT, outbox INSERT, daily rollup UPSERT (+ savepoint release = 12); GET rewards/
+# UPSERT, outbox INSERT, daily rollup UPSERT (+ savepoint release = 12; on PostgreSQL the scores
+# go with the outbox INSERT and the rollup: SCORE_STATEMENTS); GET rewards/
 # 4 = auth user, state, the user's rewards, the active definitions. The savepoint stands in for
 # BEGIN/COMMIT in the test transaction. On PostgreSQL, the state and the event are one
 # statement, and so are the outbox INSERT and the rollup UPSERT (two fewer).
-CLAIM_BUDGET = 8 + LEDGER_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS
+CLAIM_BUDGET = 7 + LEDGER_WRITE_STATEMENTS + TAIL_WRITE_STATEMENTS + SCORE_STATEMENTS
 LIST_BUDGET = 4
 
 
@@ -90,6 +98,30 @@ def test_lock_state_when_rewards_in_pipeline_then_its_statement_reads_the_reward
         ("checkins_10", "total_checkins", 10),
         ("streak_7", "streak", 7),
     )
+    assert pickle.loads(pickle.dumps(state)).locked_reads == state.locked_reads
+
+
+def _not_a_read(**kwargs):
+    return NOTHING
+
+
+_not_a_read.locked_read = "SELECT 1"  # type: ignore[attr-defined]
+
+
+@functools.wraps(unlock_after_change)
+def _wrapped(**kwargs):
+    return unlock_after_change(**kwargs)
+
+
+def test_locked_reads_when_a_consumer_has_another_attribute_or_is_listed_twice_then_each_read_once(
+    settings,
+):
+    settings.ENGAGEMENT_AFTER_CHANGE = [
+        "rewards.tests.test_queries._not_a_read",
+        "rewards.services.unlock_after_change",
+        "rewards.tests.test_queries._wrapped",  # functools.wraps copies the attribute
+    ]
+    assert locked_reads() == (CANDIDATES,)
 
 
 def test_check_in_when_no_candidate_holds_then_no_eligibility_query_and_when_one_does_then_unlocked(

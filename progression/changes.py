@@ -118,5 +118,6 @@ def run_after_change(*, state: UserState, change: ChangeResult) -> ChangeResult:
     with writes_together():
         for consumer in after_change_consumers():
             outcome = consumer(state=state, change=change)
-            change = change.with_outcome(outcome, after=state.to_values())
+            if outcome.events or outcome.unlocked_rewards:
+                change = change.with_outcome(outcome, after=state.to_values())
     return change

@@ -9,9 +9,9 @@ import pytest
 from accounts.tests.factories import bearer_client
 from engagement.errors import AlreadyCheckedIn
 from engagement.testing import assert_ledger_clean
-from progression.changes import UnlockedReward
+from progression.changes import NOTHING, ChangeResult, UnlockedReward, run_after_change
 from progression.models import DailyCheckIn, EventKind, StateEvent, UserState
-from progression.services import adjust_state, check_in
+from progression.services import adjust_state, check_in, lock_state
 
 DAY = date(2030, 3, 1)
 
@@ -122,4 +122,29 @@ def test_check_in_when_streak_seven_then_auto_claim_event_and_changes_include_it
     # Check-in loyalty at level 2 (round(5.25) = 5) plus the reward's 25, no multiplier.
     assert change.changes["loyalty"] == 30
     assert UserState.objects.get(user=user).loyalty == loyalty_before + 30
+    assert_ledger_clean()
+
+
+def _records_nothing(*, state, change):
+    return NOTHING
+
+
+def test_pipeline_when_a_consumer_records_nothing_then_the_change_is_the_one_it_was_given(user, settings):
+    settings.ENGAGEMENT_AFTER_CHANGE = ["progression.tests.test_services._records_nothing"]
+    state = lock_state(user)
+    values = state.to_values()
+    change = ChangeResult(before=values, after=values, events=())
+    assert run_after_change(state=state, change=change) is change
+
+
+def test_check_in_when_an_auto_claim_follows_then_the_change_ends_with_the_claim_as_stored(user, catalog):
+    for offset in range(6):
+        check_in(user=user, today=DAY + timedelta(days=offset))
+
+    seventh = check_in(user=user, today=DAY + timedelta(days=6)).change
+
+    assert [event.kind for event in seventh.events] == [EventKind.CHECK_IN, EventKind.REWARD_CLAIM]
+    assert [(reward.slug, reward.claimed) for reward in seventh.unlocked_rewards] == [("streak_7", True)]
+    assert seventh.after == UserState.objects.get(user=user).to_values()
+    assert seventh.changes["loyalty"] == seventh.events[0].loyalty_delta + 25
     assert_ledger_clean()

@@ -12,6 +12,31 @@ import pytest
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def _use_worker_redis() -> None:
+    """Each pytest-xdist worker its own Redis databases (engagement.testing.use_worker_redis)."""
+    from engagement.testing import use_worker_redis
+
+    try:
+        use_worker_redis()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+_use_worker_redis()
+
+
+def pytest_configure(config):
+    """Refuse, before any worker starts, an xdist run whose workers would share a Redis database."""
+    from engagement.testing import check_worker_redis
+
+    workers = getattr(config.option, "numprocesses", None)
+    if isinstance(workers, int) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        try:
+            check_worker_redis(workers)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+
+
 def _register_hypothesis_profiles() -> None:
     from hypothesis import settings
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -295,8 +295,76 @@ def server_database_url() -> str:
     return current_database_url()
 
 
-# A Redis database of its own (tests flush it); override where several suites share one Redis.
-ROBUSTNESS_REDIS_URL = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/14")
+# --- Redis databases: one per pytest-xdist worker ------------------------------------------
+#
+# Every test clears the cache (a FLUSHDB on Redis) and counts throttles from zero, and the
+# Redis-only tests flush a database of their own: two xdist workers on one database clear each
+# other's counters mid-test. So worker N (gwN) takes REDIS_URL's database minus N for the cache,
+# and ROBUSTNESS_REDIS_URL's plus N for the Redis-only tests.
+
+REDIS_DATABASES = 16  # Redis's default `databases`
+
+
+def xdist_worker_index() -> int:
+    """This process's pytest-xdist worker number (gwN), 0 without xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") else 0
+
+
+def with_redis_database(url: str, step: int) -> tuple[str, int]:
+    """`url` with its Redis database number (0 when it names none) moved by `step`, and that number."""
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + step
+    return urlunsplit(parts._replace(path=f"/{number}")), number
+
+
+def worker_redis_urls(index: int, *, robustness: str, cache: str | None) -> tuple[str, str | None]:
+    """The Redis-only tests' URL and the cache's (None without one) for xdist worker `index`.
+
+    ValueError when the worker would be left without databases of its own: out of 0-15, or
+    its two databases the same.
+    """
+    robustness, robustness_db = with_redis_database(robustness, index)
+    taken = [robustness_db]
+    if cache:
+        cache, cache_db = with_redis_database(cache, -index)
+        taken.append(cache_db)
+    if len(set(taken)) != len(taken) or not all(0 <= db < REDIS_DATABASES for db in taken):
+        raise ValueError(
+            f"pytest-xdist worker gw{index} would share a Redis database: worker N uses REDIS_URL's "
+            "database minus N and ROBUSTNESS_REDIS_URL's plus N, which must lie in 0-15 and "
+            "differ. Run fewer workers (-n), or move those databases apart."
+        )
+    return robustness, cache
+
+
+# A Redis database of its own (tests flush it), this xdist worker's; override the base where
+# several suites share one Redis.
+_ROBUSTNESS_REDIS_BASE = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/8")
+ROBUSTNESS_REDIS_URL = with_redis_database(_ROBUSTNESS_REDIS_BASE, xdist_worker_index())[0]
+
+
+def check_worker_redis(workers: int) -> None:
+    """ValueError unless every one of `workers` xdist workers gets Redis databases of its own."""
+    if workers > 1:
+        worker_redis_urls(workers - 1, robustness=_ROBUSTNESS_REDIS_BASE, cache=os.environ.get("REDIS_URL"))
+
+
+def use_worker_redis() -> None:
+    """Point this xdist worker's cache at its own Redis database (before any test touches it).
+
+    REDIS_URL is rewritten too, so the servers and child processes a test starts use it.
+    """
+    index = xdist_worker_index()
+    cache = os.environ.get("REDIS_URL")
+    if not index or not cache:
+        return
+    _, cache = worker_redis_urls(index, robustness=_ROBUSTNESS_REDIS_BASE, cache=cache)
+    from django.test.signals import setting_changed
+
+    os.environ["REDIS_URL"] = settings.REDIS_URL = cache
+    settings.CACHES["default"]["LOCATION"] = cache
+    setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)
 
 
 def redis_caches(location: str = ROBUSTNESS_REDIS_URL, **options: object) -> dict:

@@ -2,7 +2,6 @@
 
 import base64
 import json
-import os
 
 import pytest
 
@@ -93,9 +92,12 @@ def test_worker_redis_urls_when_a_worker_would_share_a_database_then_value_error
 @pytest.mark.subprocess
 def test_xdist_run_whose_workers_would_share_redis_is_refused_before_any_test(tmp_path):
     """-n 2 with REDIS_URL on database 0: worker 1 would need database -1."""
-    from engagement.testing import run_python
+    from engagement.testing import environment_without, run_python
 
-    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/0", "DATABASE_URL": "sqlite:///:memory:"}
+    # Not a worker itself, though this test may run in one.
+    env = environment_without(
+        "PYTEST_XDIST_", REDIS_URL="redis://127.0.0.1:6379/0", DATABASE_URL="sqlite:///:memory:"
+    )
     result = run_python("-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--co", "-q", env=env)
     assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage error
     assert "gw1 would share a Redis database" in result.stderr

@@ -5,6 +5,7 @@ import contextlib
 import fcntl
 import itertools
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,19 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test databases; before they are dropped, the sessions of the servers and
+    workers tests started are given time to end, and any left is named in a warning."""
+    yield
+    from engagement.testing import sessions_left_on_the_test_database
+
+    with django_db_blocker.unblock():
+        left = sessions_left_on_the_test_database()
+    if left:
+        warnings.warn(f"sessions still on the test database: {left}", stacklevel=1)
 
 
 @pytest.fixture

@@ -290,6 +290,33 @@ def current_database_url(application_name: str = "") -> str:
     return f"{url}?application_name={quote(application_name)}" if application_name else url
 
 
+def sessions_left_on_the_test_database(*, timeout: float = 10.0) -> list[str]:
+    """Wait up to `timeout` seconds for every other session on the test database to end; the ones left.
+
+    This process's own connections (its pool) are closed first, as Django does before it drops
+    the database, and the sessions are watched from a connection outside the pool. A server or
+    worker a test stopped may still be leaving (its backend ends a moment after the process); a
+    session left past `timeout` is a leak, described by what current_database_url()'s
+    `application_name` named it, its state and its last statement.
+    """
+    if connection.vendor != "postgresql":
+        return []
+    import psycopg
+
+    connection.close()
+    connection.close_pool()
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(current_database_url("sessions-left"), autocommit=True) as watcher:
+        while True:
+            rows = watcher.execute(
+                "SELECT application_name, state, left(query, 120) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+            if not rows or time.monotonic() > deadline:
+                return [f"{name or '(unnamed)'} [{state}]: {query}" for name, state, query in rows]
+            time.sleep(0.1)
+
+
 def server_database_url() -> str:
     """DATABASE_URL of the test database this process uses (alias of current_database_url())."""
     return current_database_url()

@@ -101,3 +101,20 @@ def test_xdist_run_whose_workers_would_share_redis_is_refused_before_any_test(tm
     result = run_python("-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--co", "-q", env=env)
     assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage error
     assert "gw1 would share a Redis database" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sessions_left_on_the_test_database_names_a_leaked_session_and_not_once_it_ends():
+    import psycopg
+
+    from engagement.testing import current_database_url, sessions_left_on_the_test_database
+
+    leaked = psycopg.connect(current_database_url("leaked-by-a-test"), autocommit=True)
+    leaked.execute("SELECT 1")
+    try:
+        left = sessions_left_on_the_test_database(timeout=0.3)
+    finally:
+        leaked.close()
+    assert left == ["leaked-by-a-test [idle]: SELECT 1"]
+    assert sessions_left_on_the_test_database(timeout=5) == []

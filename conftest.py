@@ -32,6 +32,8 @@ def pytest_configure(config):
 
     workers = getattr(config.option, "numprocesses", None)
     if isinstance(workers, int) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        if config.option.maxprocesses:
+            workers = min(workers, config.option.maxprocesses)
         try:
             check_worker_redis(workers)
         except ValueError as exc:

@@ -327,7 +327,7 @@ def server_database_url() -> str:
 # Every test clears the cache (a FLUSHDB on Redis) and counts throttles from zero, and the
 # Redis-only tests flush a database of their own: two xdist workers on one database clear each
 # other's counters mid-test. So worker N (gwN) takes REDIS_URL's database minus N for the cache,
-# and ROBUSTNESS_REDIS_URL's plus N for the Redis-only tests.
+# and ROBUSTNESS_REDIS_URL's plus N for the Redis-only tests, both modulo Redis's 16.
 
 REDIS_DATABASES = 16  # Redis's default `databases`
 
@@ -338,43 +338,45 @@ def xdist_worker_index() -> int:
     return int(worker[2:]) if worker.startswith("gw") else 0
 
 
-def with_redis_database(url: str, step: int) -> tuple[str, int]:
-    """`url` with its Redis database number (0 when it names none) moved by `step`, and that number."""
+def with_redis_database(url: str, step: int) -> str:
+    """`url` with its Redis database number (0 when it names none) moved by `step`, modulo 16."""
     parts = urlsplit(url)
-    number = int(parts.path.strip("/") or 0) + step
-    return urlunsplit(parts._replace(path=f"/{number}")), number
+    number = (int(parts.path.strip("/") or 0) + step) % REDIS_DATABASES
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
-def worker_redis_urls(index: int, *, robustness: str, cache: str | None) -> tuple[str, str | None]:
-    """The Redis-only tests' URL and the cache's (None without one) for xdist worker `index`.
+def worker_redis_urls(workers: int, *, robustness: str, cache: str | None) -> list[tuple[str, str | None]]:
+    """Per xdist worker, in order: the Redis-only tests' URL and the cache's (None without one).
 
-    ValueError when the worker would be left without databases of its own: out of 0-15, or
-    its two databases the same.
+    ValueError when two of them would share a database (more than 16 in all).
     """
-    robustness, robustness_db = with_redis_database(robustness, index)
-    taken = [robustness_db]
-    if cache:
-        cache, cache_db = with_redis_database(cache, -index)
-        taken.append(cache_db)
-    if len(set(taken)) != len(taken) or not all(0 <= db < REDIS_DATABASES for db in taken):
+    plan = [
+        (with_redis_database(robustness, index), with_redis_database(cache, -index) if cache else None)
+        for index in range(max(workers, 1))
+    ]
+    taken = [url for pair in plan for url in pair if url]
+    if len(set(taken)) != len(taken):
         raise ValueError(
-            f"pytest-xdist worker gw{index} would share a Redis database: worker N uses REDIS_URL's "
-            "database minus N and ROBUSTNESS_REDIS_URL's plus N, which must lie in 0-15 and "
-            "differ. Run fewer workers (-n), or move those databases apart."
+            f"{workers} pytest-xdist workers would share a Redis database: worker N uses REDIS_URL's "
+            "database minus N and ROBUSTNESS_REDIS_URL's plus N (modulo 16), and no two may meet. "
+            "Run fewer workers (-n), or move those databases apart."
         )
-    return robustness, cache
+    return plan
+
+
+def _xdist_workers() -> int:
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
 
 
 # A Redis database of its own (tests flush it), this xdist worker's; override the base where
 # several suites share one Redis.
 _ROBUSTNESS_REDIS_BASE = os.environ.get("ROBUSTNESS_REDIS_URL", "redis://127.0.0.1:6379/8")
-ROBUSTNESS_REDIS_URL = with_redis_database(_ROBUSTNESS_REDIS_BASE, xdist_worker_index())[0]
+ROBUSTNESS_REDIS_URL = with_redis_database(_ROBUSTNESS_REDIS_BASE, xdist_worker_index())
 
 
 def check_worker_redis(workers: int) -> None:
-    """ValueError unless every one of `workers` xdist workers gets Redis databases of its own."""
-    if workers > 1:
-        worker_redis_urls(workers - 1, robustness=_ROBUSTNESS_REDIS_BASE, cache=os.environ.get("REDIS_URL"))
+    """ValueError unless each of `workers` xdist workers gets Redis databases of its own."""
+    worker_redis_urls(workers, robustness=_ROBUSTNESS_REDIS_BASE, cache=os.environ.get("REDIS_URL"))
 
 
 def use_worker_redis() -> None:
@@ -386,7 +388,9 @@ def use_worker_redis() -> None:
     cache = os.environ.get("REDIS_URL")
     if not index or not cache:
         return
-    _, cache = worker_redis_urls(index, robustness=_ROBUSTNESS_REDIS_BASE, cache=cache)
+    plan = worker_redis_urls(_xdist_workers(), robustness=_ROBUSTNESS_REDIS_BASE, cache=cache)
+    cache = plan[index][1]
+    assert cache is not None
     from django.test.signals import setting_changed
 
     os.environ["REDIS_URL"] = settings.REDIS_URL = cache

@@ -54,53 +54,60 @@ def test_jwt_tokens_when_claims_tampered_then_signature_kept_and_claims_changed(
     assert jwt_tokens.token_client(tampered).get("/api/v1/me/").status_code == 401
 
 
-def test_with_redis_database_moves_the_number_and_keeps_the_rest_of_the_url():
+def test_with_redis_database_moves_the_number_modulo_16_and_keeps_the_rest_of_the_url():
     from engagement.testing import with_redis_database
 
-    assert with_redis_database("redis://:secret@cache.internal:6380/7?timeout=1", -2) == (
-        "redis://:secret@cache.internal:6380/5?timeout=1",
-        5,
-    )
-    assert with_redis_database("redis://127.0.0.1:6379", 1) == ("redis://127.0.0.1:6379/1", 1)
+    moved = with_redis_database("redis://:secret@cache.internal:6380/7?timeout=1", -2)
+    assert moved == "redis://:secret@cache.internal:6380/5?timeout=1"
+    assert with_redis_database("redis://127.0.0.1:6379", 1) == "redis://127.0.0.1:6379/1"
+    assert with_redis_database("redis://h/0", -1) == "redis://h/15"
+    assert with_redis_database("redis://h/15", 1) == "redis://h/0"
 
 
 def test_worker_redis_urls_when_workers_fit_then_each_has_databases_no_other_worker_uses():
     from engagement.testing import worker_redis_urls
 
-    robustness, cache = "redis://h/8", "redis://h/15"
-    taken = []
-    for index in range(4):
-        mine = worker_redis_urls(index, robustness=robustness, cache=cache)
-        assert mine[1] is not None
-        taken += [mine[0], mine[1]]
-    assert taken[:4] == ["redis://h/8", "redis://h/15", "redis://h/9", "redis://h/14"]
-    assert len(set(taken)) == len(taken)
-    assert worker_redis_urls(3, robustness=robustness, cache=None) == ("redis://h/11", None)
+    plan = worker_redis_urls(4, robustness="redis://h/8", cache="redis://h/15")
+    assert plan == [
+        ("redis://h/8", "redis://h/15"),
+        ("redis://h/9", "redis://h/14"),
+        ("redis://h/10", "redis://h/13"),
+        ("redis://h/11", "redis://h/12"),
+    ]
+    # A cache on database 0 wraps round to 15, 14...; without one, 16 workers fit.
+    assert [cache for _, cache in worker_redis_urls(2, robustness="redis://h/8", cache="redis://h/0")] == [
+        "redis://h/0",
+        "redis://h/15",
+    ]
+    assert len(worker_redis_urls(16, robustness="redis://h/8", cache=None)) == 16
 
 
 @pytest.mark.parametrize(
-    ("index", "cache"),
-    [(1, "redis://h/0"), (8, None), (2, "redis://h/12")],  # below 0, past 15, on the other's
+    ("workers", "cache"),
+    [(5, "redis://h/15"), (17, None), (2, "redis://h/9")],  # the ranges meet; past 16; gw1 on gw0's
 )
-def test_worker_redis_urls_when_a_worker_would_share_a_database_then_value_error(index, cache):
+def test_worker_redis_urls_when_two_would_share_a_database_then_value_error(workers, cache):
     from engagement.testing import worker_redis_urls
 
-    with pytest.raises(ValueError, match=f"gw{index} would share a Redis database"):
-        worker_redis_urls(index, robustness="redis://h/8", cache=cache)
+    with pytest.raises(ValueError, match=f"{workers} pytest-xdist workers would share a Redis database"):
+        worker_redis_urls(workers, robustness="redis://h/8", cache=cache)
 
 
 @pytest.mark.subprocess
 def test_xdist_run_whose_workers_would_share_redis_is_refused_before_any_test(tmp_path):
-    """-n 2 with REDIS_URL on database 0: worker 1 would need database -1."""
+    """-n 5 with REDIS_URL on database 15: worker 4's cache (11) is worker 3's Redis-only one."""
     from engagement.testing import environment_without, run_python
 
     # Not a worker itself, though this test may run in one.
     env = environment_without(
-        "PYTEST_XDIST_", REDIS_URL="redis://127.0.0.1:6379/0", DATABASE_URL="sqlite:///:memory:"
+        "PYTEST_XDIST_",
+        "ROBUSTNESS_",
+        REDIS_URL="redis://127.0.0.1:6379/15",
+        DATABASE_URL="sqlite:///:memory:",
     )
-    result = run_python("-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--co", "-q", env=env)
+    result = run_python("-m", "pytest", "-p", "no:cacheprovider", "-n", "5", "--co", "-q", env=env)
     assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage error
-    assert "gw1 would share a Redis database" in result.stderr
+    assert "5 pytest-xdist workers would share a Redis database" in result.stderr
 
 
 @pytest.mark.postgres

@@ -502,11 +502,12 @@ def gunicorn_server(log_path: Path, *, env: dict[str, str] | None = None) -> Ite
 
     Serves the test database (data a transactional test commits is visible) on a free
     loopback port, one worker of four threads, logs in `log_path`; yields the base URL once
-    /healthz answers. `env` overrides any variable.
+    /healthz answers. `env` overrides any variable. Its database sessions are named
+    "gunicorn-fixture" (application_name).
     """
     port = free_port()
     server_env = {
-        "DATABASE_URL": current_database_url(),
+        "DATABASE_URL": current_database_url("gunicorn-fixture"),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "4",

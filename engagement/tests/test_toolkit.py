@@ -123,5 +123,7 @@ def test_sessions_left_on_the_test_database_names_a_leaked_session_and_not_once_
         left = sessions_left_on_the_test_database(timeout=0.3)
     finally:
         leaked.close()
-    assert left == ["leaked-by-a-test [idle]: SELECT 1"]
-    assert sessions_left_on_the_test_database(timeout=5) == []
+    assert "leaked-by-a-test [idle]: SELECT 1" in left
+    assert not [
+        session for session in sessions_left_on_the_test_database(timeout=2) if "leaked-by" in session
+    ]

@@ -70,8 +70,9 @@ test: install
 
 # The inner loop: every test that needs neither PostgreSQL-only features, a server process
 # (gunicorn, runserver, the worker), a child Django process, Schemathesis nor a browser, on an
-# in-memory SQLite database; spread over the CPU cores when pytest-xdist is installed, in one
-# process otherwise. Its test databases are built from the models (--nomigrations: seconds
+# in-memory SQLite database with the local-memory cache (REDIS_URL left out; the Redis-only tests
+# use a Redis database of their own per xdist worker, so at most 16 workers); spread over the CPU
+# cores when pytest-xdist is installed, in one process otherwise. Its test databases are built from the models (--nomigrations: seconds
 # less per process), and it keeps compiled bytecode (and pytest's rewritten test modules) in
 # __pycache__ even where PYTHONDONTWRITEBYTECODE is set, so a rerun does not compile them
 # again; `make test` runs every test on the migrated schema. Its property tests try a quarter of
@@ -81,8 +82,8 @@ FAST_MARKERS = not postgres and not server and not subprocess and not schemathes
 FAST_PLUGINS_OFF = -p no:schemathesis -p no:anyio -p no:faker
 
 test-fast: install
-	@workers="$$($(BIN)/python -c 'import xdist' 2>/dev/null && echo '-n auto')"; \
-	PYTHONDONTWRITEBYTECODE= DATABASE_URL=sqlite:///test-db.sqlite3 $(BIN)/pytest -q -p no:cacheprovider \
+	@workers="$$($(BIN)/python -c 'import xdist' 2>/dev/null && echo '-n auto --maxprocesses 16')"; \
+	PYTHONDONTWRITEBYTECODE= DATABASE_URL=sqlite:///test-db.sqlite3 REDIS_URL= $(BIN)/pytest -q -p no:cacheprovider \
 		-m "$(FAST_MARKERS)" --nomigrations --hypothesis-profile=fast $(FAST_PLUGINS_OFF) \
 		--ignore=browser_tests --ignore=engagement/tests/test_robustness_schemathesis.py \
 		$$workers $(PYTEST_ARGS)

@@ -291,13 +291,16 @@ def current_database_url(application_name: str = "") -> str:
 
 
 def sessions_left_on_the_test_database(*, timeout: float = 10.0) -> list[str]:
-    """Wait up to `timeout` seconds for every other session on the test database to end; the ones left.
+    """Wait up to `timeout` seconds for every other client session on the test database to end;
+    the ones left.
 
     This process's own connections (its pool) are closed first, as Django does before it drops
-    the database, and the sessions are watched from a connection outside the pool. A server or
+    the database, and the sessions are watched from a connection of its own, made from Django's
+    connection parameters (socket directories, TLS and the rest as configured). A server or
     worker a test stopped may still be leaving (its backend ends a moment after the process); a
     session left past `timeout` is a leak, described by what current_database_url()'s
-    `application_name` named it, its state and its last statement.
+    `application_name` named it, its state and its last statement. If the watch itself fails,
+    the one line says why.
     """
     if connection.vendor != "postgresql":
         return []
@@ -305,16 +308,22 @@ def sessions_left_on_the_test_database(*, timeout: float = 10.0) -> list[str]:
 
     connection.close()
     connection.close_pool()
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
     deadline = time.monotonic() + timeout
-    with psycopg.connect(current_database_url("sessions-left"), autocommit=True) as watcher:
-        while True:
-            rows = watcher.execute(
-                "SELECT application_name, state, left(query, 120) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
-            if not rows or time.monotonic() > deadline:
-                return [f"{name or '(unnamed)'} [{state}]: {query}" for name, state, query in rows]
-            time.sleep(0.1)
+    try:
+        with psycopg.connect(**params, autocommit=True, application_name="sessions-left") as watcher:
+            while True:
+                rows = watcher.execute(
+                    "SELECT application_name, state, left(query, 120) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"
+                ).fetchall()
+                if not rows or time.monotonic() > deadline:
+                    return [f"{name or '(unnamed)'} [{state}]: {query}" for name, state, query in rows]
+                time.sleep(0.1)
+    except psycopg.Error as exc:
+        return [f"(the sessions could not be listed: {exc})"]
 
 
 def server_database_url() -> str:
@@ -339,10 +348,20 @@ def xdist_worker_index() -> int:
 
 
 def with_redis_database(url: str, step: int) -> str:
-    """`url` with its Redis database number (0 when it names none) moved by `step`, modulo 16."""
+    """`url` with its Redis database number moved by `step`, modulo 16.
+
+    The number is read as redis-py reads it (the path of a redis:// URL, or a `db` query
+    parameter, which wins); the result names it in the query for a unix:// URL, in the path
+    otherwise.
+    """
+    from redis.connection import parse_url
+
     parts = urlsplit(url)
-    number = (int(parts.path.strip("/") or 0) + step) % REDIS_DATABASES
-    return urlunsplit(parts._replace(path=f"/{number}"))
+    number = (int(parse_url(url).get("db") or 0) + step) % REDIS_DATABASES
+    query = "&".join(pair for pair in parts.query.split("&") if pair and not pair.startswith("db="))
+    if parts.scheme == "unix":  # urlunsplit would drop the empty authority's "//"
+        return f"unix://{parts.netloc}{parts.path}?" + "&".join(filter(None, [query, f"db={number}"]))
+    return urlunsplit(parts._replace(path=f"/{number}", query=query))
 
 
 def worker_redis_urls(workers: int, *, robustness: str, cache: str | None) -> list[tuple[str, str | None]]:
@@ -388,7 +407,8 @@ def use_worker_redis() -> None:
     cache = os.environ.get("REDIS_URL")
     if not index or not cache:
         return
-    plan = worker_redis_urls(_xdist_workers(), robustness=_ROBUSTNESS_REDIS_BASE, cache=cache)
+    # xdist names a worker it starts in place of a crashed one gw<count>, gw<count + 1>...
+    plan = worker_redis_urls(max(_xdist_workers(), index + 1), robustness=_ROBUSTNESS_REDIS_BASE, cache=cache)
     cache = plan[index][1]
     assert cache is not None
     from django.test.signals import setting_changed

@@ -62,6 +62,12 @@ def test_with_redis_database_moves_the_number_modulo_16_and_keeps_the_rest_of_th
     assert with_redis_database("redis://127.0.0.1:6379", 1) == "redis://127.0.0.1:6379/1"
     assert with_redis_database("redis://h/0", -1) == "redis://h/15"
     assert with_redis_database("redis://h/15", 1) == "redis://h/0"
+    # The database as redis-py reads it: a db query parameter wins; a socket's goes in the query.
+    assert with_redis_database("redis://h:6379/2?db=7&health_check_interval=5", 1) == (
+        "redis://h:6379/8?health_check_interval=5"
+    )
+    assert with_redis_database("unix:///run/redis.sock?db=3", -1) == "unix:///run/redis.sock?db=2"
+    assert with_redis_database("unix:///run/redis.sock", 2) == "unix:///run/redis.sock?db=2"
 
 
 def test_worker_redis_urls_when_workers_fit_then_each_has_databases_no_other_worker_uses():

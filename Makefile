@@ -70,14 +70,15 @@ test: install
 
 # The inner loop: every test that needs neither PostgreSQL-only features, a server process
 # (gunicorn, runserver, the worker), a child Django process, Schemathesis nor a browser, on an
-# in-memory SQLite database with the local-memory cache (REDIS_URL left out; the Redis-only tests
-# use a Redis database of their own per xdist worker, so at most 16 workers); spread over the CPU
-# cores when pytest-xdist is installed, in one process otherwise. Its test databases are built from the models (--nomigrations: seconds
-# less per process), and it keeps compiled bytecode (and pytest's rewritten test modules) in
-# __pycache__ even where PYTHONDONTWRITEBYTECODE is set, so a rerun does not compile them
-# again; `make test` runs every test on the migrated schema. Its property tests try a quarter of
-# their examples (the Hypothesis profile "fast"; `make test` tries them all), and each process
-# leaves out the pytest plugins no test here uses (Schemathesis, anyio, Faker's fixture).
+# in-memory SQLite database with the local-memory cache (REDIS_URL left out; the Redis-only
+# tests use a Redis database of their own per xdist worker, so at most 16 workers); spread over
+# the CPU cores when pytest-xdist is installed, in one process otherwise. Its test databases are
+# built from the models (--nomigrations: seconds less per process), and it keeps compiled
+# bytecode (and pytest's rewritten test modules) in __pycache__ even where
+# PYTHONDONTWRITEBYTECODE is set, so a rerun does not compile them again; `make test` runs every
+# test on the migrated schema. Its property tests try a quarter of their examples (the
+# Hypothesis profile "fast"; `make test` tries them all), and each process leaves out the pytest
+# plugins no test here uses (Schemathesis, anyio, Faker's fixture).
 FAST_MARKERS = not postgres and not server and not subprocess and not schemathesis and not browser and not slow
 FAST_PLUGINS_OFF = -p no:schemathesis -p no:anyio -p no:faker
 
